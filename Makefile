@@ -1,0 +1,143 @@
+# ringpool: a plain Makefile. Honours CC CXX CFLAGS CXXFLAGS CPPFLAGS LDFLAGS
+# prefix exec_prefix bindir libdir includedir mandir DESTDIR; the flags the
+# library needs live in their own variables so user flags cannot drop them.
+# Quiet unless V=1.
+
+VERSION := $(shell cat VERSION)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+CC ?= cc
+CXX ?= c++
+CFLAGS ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+CPPFLAGS ?=
+LDFLAGS ?=
+
+prefix ?= /usr/local
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+libdir ?= $(exec_prefix)/lib
+includedir ?= $(prefix)/include
+mandir ?= $(prefix)/share/man
+DESTDIR ?=
+
+BUILD ?= build
+OBJ := $(BUILD)/obj
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# What the library needs, whatever the user passes.
+LIB_CXXFLAGS := -std=c++20 -fPIC -fno-exceptions -fno-rtti -fvisibility=hidden \
+  -fvisibility-inlines-hidden -ftls-model=initial-exec -fno-builtin-malloc \
+  -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fasynchronous-unwind-tables \
+  -Wall -Wextra -Wno-missing-field-initializers -MMD -MP
+LIB_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\"
+LIB_LDFLAGS := -shared -Wl,-soname,libringpool.so.$(MAJOR) -Wl,-z,defs \
+  -Wl,--version-script=preload/ringpool.map
+LIB_LIBS := -ldl -lpthread
+
+TOOL_CXXFLAGS := -std=c++20 -Wall -Wextra -MMD -MP
+TOOL_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\" -DRINGPOOL_LIBDIR=\"$(libdir)\"
+
+TEST_CXXFLAGS := -std=c++20 -Wall -Wextra -Wno-missing-field-initializers -MMD -MP -pthread
+TEST_CPPFLAGS := -I/usr/include
+
+POOL_SRC := $(wildcard pool/*.cpp)
+PRELOAD_SRC := $(wildcard preload/*.cpp)
+POOL_OBJ := $(POOL_SRC:%.cpp=$(OBJ)/%.o)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.cpp=$(OBJ)/%.o)
+LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ)
+
+LIB_REAL := $(BUILD)/libringpool.so.$(VERSION)
+LIB := $(BUILD)/libringpool.so.$(MAJOR)
+LIB_DEV := $(BUILD)/libringpool.so
+CLI := $(BUILD)/ringpool
+
+UNIT_SRC := $(wildcard tests/unit/*.cpp)
+UNIT_OBJ := $(UNIT_SRC:%.cpp=$(OBJ)/%.o)
+UNIT_BIN := $(BUILD)/tests/unit
+
+.PHONY: all check check-unit check-symbols clean demo install uninstall
+all: $(LIB) $(LIB_DEV) $(CLI)
+
+$(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS)
+$(OBJ)/pool/%.o: pool/%.cpp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(OBJ)/preload/%.o: preload/%.cpp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+# Linked with the C driver: the library must not pull in libstdc++.
+$(LIB_REAL): $(LIB_OBJ) preload/ringpool.map
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $(LIB_OBJ) $(LIB_LIBS)
+
+$(LIB): $(LIB_REAL)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(LIB_DEV): $(LIB)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(OBJ)/tools/%.o: tools/%.cpp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(TOOL_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(TOOL_CXXFLAGS) -c $< -o $@
+
+TOOL_SRC := $(wildcard tools/*.cpp)
+TOOL_OBJ := $(TOOL_SRC:%.cpp=$(OBJ)/%.o)
+$(CLI): $(TOOL_OBJ)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) -o $@ $^
+
+# Unit tests link the pool objects directly (no preloading).
+$(OBJ)/tests/unit/%.o: tests/unit/%.cpp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(TEST_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(TEST_CXXFLAGS) -c $< -o $@
+
+$(UNIT_BIN): $(UNIT_OBJ) $(POOL_OBJ)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) -pthread -o $@ $^ -ldl
+
+check-unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+# The exported set is exactly the list in tests/exported-symbols.txt, and
+# the library needs no libstdc++.
+check-symbols: $(LIB)
+	$(Q)tests/check-symbols.sh $(LIB)
+
+-include tests/preload.mk
+-include bench/bench.mk
+
+check: all check-symbols check-unit check-preload
+	@echo "make check: all suites passed"
+
+demo:
+	$(Q)tests/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(bindir) $(DESTDIR)$(includedir)
+	install -m 0644 $(LIB_REAL) $(DESTDIR)$(libdir)/
+	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(libdir)/libringpool.so.$(MAJOR)
+	ln -sf libringpool.so.$(MAJOR) $(DESTDIR)$(libdir)/libringpool.so
+	install -m 0755 $(CLI) $(DESTDIR)$(bindir)/ringpool
+	install -m 0644 include/ringpool.h $(DESTDIR)$(includedir)/
+
+uninstall:
+	rm -f $(DESTDIR)$(libdir)/$(notdir $(LIB_REAL)) $(DESTDIR)$(libdir)/libringpool.so.$(MAJOR) \
+	  $(DESTDIR)$(libdir)/libringpool.so $(DESTDIR)$(bindir)/ringpool $(DESTDIR)$(includedir)/ringpool.h
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -1,0 +1,535 @@
+// Thread heaps: the slow paths behind alloc/free, remote frees, thread start
+// and exit, adoption of idle heaps, fork.
+//
+// Who touches what (see types.hpp):
+//   owner thread   page->free, local_free, used, in_full, queues, full list
+//   any thread     page->xfree by CAS; a freer that finds k_page_full set
+//                  takes heap->lock, clears it and links the page into
+//                  heap->reclaimed (so the owner sees the page has room again)
+//   g_lock         heap lists (all, idle, free), the back end
+// A page's owner changes only in a merge (heap_adopt), under the old heap's
+// lock, so a remote freer re-checks page->heap after taking that lock.
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <new>
+
+#include "errors.hpp"
+#include "pool.hpp"
+#include "segment.hpp"
+
+namespace ringpool::pool {
+
+using platform::LockGuard;
+
+namespace {
+Page g_empty_page;  // free == nullptr forever: every pop from it fails
+}  // namespace
+
+constinit Heap g_empty_heap{&g_empty_page};
+std::atomic<int> g_init_state;
+__thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+
+namespace {
+
+// Under g_lock.
+Heap* g_all_heaps;
+Heap* g_idle_heaps;   // threads exited, pages still held
+Heap* g_free_heaps;   // no pages: ready for a new thread
+std::atomic<size_t> g_idle_count;
+
+__thread bool t_in_init __attribute__((tls_model("initial-exec")));
+pthread_key_t g_key;
+bool g_key_ok;
+
+// ---- queues (owner only) ---------------------------------------------------
+
+void queue_push_front(Heap* h, unsigned c, Page* pg) {
+  Page* first = h->pages[c] == &g_empty_page ? nullptr : h->pages[c];
+  pg->prev = nullptr;
+  pg->next = first;
+  if (first) first->prev = pg; else h->last[c] = pg;
+  h->pages[c] = pg;
+}
+
+void queue_push_back(Heap* h, unsigned c, Page* pg) {
+  Page* last = h->last[c];
+  pg->next = nullptr;
+  pg->prev = last;
+  if (last) last->next = pg; else h->pages[c] = pg;
+  h->last[c] = pg;
+}
+
+void queue_remove(Heap* h, unsigned c, Page* pg) {
+  if (pg->prev) pg->prev->next = pg->next; else h->pages[c] = pg->next ? pg->next : &g_empty_page;
+  if (pg->next) pg->next->prev = pg->prev; else h->last[c] = pg->prev;
+  pg->next = pg->prev = nullptr;
+}
+
+void full_push(Heap* h, Page* pg) {
+  pg->prev = nullptr;
+  pg->next = h->full;
+  if (h->full) h->full->prev = pg;
+  h->full = pg;
+  pg->in_full = 1;
+}
+
+void full_remove(Heap* h, Page* pg) {
+  if (pg->prev) pg->prev->next = pg->next; else h->full = pg->next;
+  if (pg->next) pg->next->prev = pg->prev;
+  pg->next = pg->prev = nullptr;
+  pg->in_full = 0;
+}
+
+// ---- page free lists (owner only) -----------------------------------------
+
+// Take the remote frees of a page that is not in the full state.
+bool collect_remote(Page* pg) {
+  if (pg->xfree.load(std::memory_order_relaxed) == 0) return false;
+  uintptr_t x = pg->xfree.exchange(0, std::memory_order_acquire);
+  Block* list = reinterpret_cast<Block*>(x);
+  if (list == nullptr) return false;
+  uint32_t n = 1;
+  Block* tail = list;
+  while (tail->next) {
+    tail = tail->next;
+    n++;
+  }
+  tail->next = pg->free;
+  pg->free = list;
+  pg->used -= n;
+  return true;
+}
+
+// Carve the next few blocks of a fresh page (about 4 KiB at a time, so
+// memory is touched as it is used).
+void extend(Page* pg) {
+  uint32_t size = pg->block_size;
+  uint32_t n = size >= 4096 ? 1 : 4096 / size;
+  if (n > (uint32_t)(pg->reserved - pg->capacity)) n = pg->reserved - pg->capacity;
+  char* start = page_start(segment_of(pg), pg) + (size_t)pg->capacity * size;
+  Block* first = reinterpret_cast<Block*>(start);
+  Block* b = first;
+  for (uint32_t i = 1; i < n; i++) {
+    Block* next = reinterpret_cast<Block*>(reinterpret_cast<char*>(b) + size);
+    b->next = next;
+    b = next;
+  }
+  b->next = pg->free;
+  pg->free = first;
+  pg->capacity = (uint16_t)(pg->capacity + n);
+}
+
+bool refill(Page* pg) {
+  if (pg->free) return true;
+  if (pg->local_free) {
+    pg->free = pg->local_free;
+    pg->local_free = nullptr;
+    return true;
+  }
+  if (collect_remote(pg)) return true;
+  if (pg->capacity < pg->reserved) {
+    extend(pg);
+    return true;
+  }
+  return false;
+}
+
+// ---- full pages and their return -------------------------------------------
+
+// Take the reclaimed list under the lock (the caller holds it).
+Page* take_reclaimed_locked(Heap* h) {
+  Page* list = h->reclaimed;
+  h->reclaimed = nullptr;
+  h->reclaim_pending.store(0, std::memory_order_relaxed);
+  for (Page* p = list; p; p = p->reclaim_next) p->in_reclaimed = 0;
+  return list;
+}
+
+// Pages in the list got a remote free while full: back into their queue.
+// reclaim_next stays valid: only the owner can make a page full again.
+void requeue_reclaimed(Heap* h, Page* list) {
+  while (list) {
+    Page* next = list->reclaim_next;
+    if (list->in_full) {
+      full_remove(h, list);
+      queue_push_back(h, list->cls, list);
+      stat_inc(stats_global().pages_reclaimed);
+    }
+    list = next;
+  }
+}
+
+void drain_reclaimed(Heap* h) {
+  Page* list;
+  {
+    LockGuard g(h->lock);
+    list = take_reclaimed_locked(h);
+  }
+  requeue_reclaimed(h, list);
+}
+
+// The first page of class c has nothing left: move it to the full list,
+// where a remote free brings it back. False if remote frees arrived first.
+bool mark_full(Heap* h, Page* pg) {
+  Page* list;
+  bool ok;
+  {
+    LockGuard g(h->lock);
+    list = take_reclaimed_locked(h);  // a page is never both full and listed
+    uintptr_t expected = 0;
+    ok = pg->xfree.compare_exchange_strong(expected, k_page_full, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed);
+  }
+  requeue_reclaimed(h, list);
+  if (!ok) return false;
+  queue_remove(h, pg->cls, pg);
+  full_push(h, pg);
+  return true;
+}
+
+// A local free hit a full page: it has room again.
+void unfull(Heap* h, Page* pg) {
+  {
+    LockGuard g(h->lock);
+    uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
+    while ((x & k_page_full) &&
+           !pg->xfree.compare_exchange_weak(x, x & ~k_page_full, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+    }
+  }
+  full_remove(h, pg);
+  queue_push_back(h, pg->cls, pg);
+}
+
+void release_page(Heap* h, Page* pg) {
+  if (pg->in_reclaimed) drain_reclaimed(h);
+  queue_remove(h, pg->cls, pg);
+  segment_page_free(pg);
+}
+
+// ---- remote frees -----------------------------------------------------------
+
+void free_remote_full(Page* pg, Block* b) {
+  for (;;) {
+    Heap* h = pg->heap.load(std::memory_order_acquire);
+    LockGuard g(h->lock);
+    if (pg->heap.load(std::memory_order_relaxed) != h) continue;  // merged away
+    uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
+    for (;;) {
+      bool was_full = (x & k_page_full) != 0;
+      b->next = reinterpret_cast<Block*>(x & ~k_page_full);
+      if (pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(b), std::memory_order_release,
+                                          std::memory_order_relaxed)) {
+        if (was_full) {
+          pg->in_reclaimed = 1;
+          pg->reclaim_next = h->reclaimed;
+          h->reclaimed = pg;
+          h->reclaim_pending.store(1, std::memory_order_release);
+        }
+        return;
+      }
+    }
+  }
+}
+
+void free_remote(Page* pg, Block* b) {
+  uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
+  do {
+    if (RINGPOOL_UNLIKELY(x & k_page_full)) {
+      free_remote_full(pg, b);
+      return;
+    }
+    b->next = reinterpret_cast<Block*>(x);
+  } while (!pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(b), std::memory_order_release,
+                                            std::memory_order_relaxed));
+}
+
+// ---- heaps ------------------------------------------------------------------
+
+bool heap_has_pages(const Heap* h) {
+  if (h->full) return true;
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    if (h->pages[c] != &g_empty_page) return true;
+  }
+  return false;
+}
+
+void heap_reset_lists(Heap* h) {
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    h->pages[c] = &g_empty_page;
+    h->last[c] = nullptr;
+  }
+  h->full = nullptr;
+}
+
+Heap* heap_acquire() {
+  Heap* h = nullptr;
+  {
+    LockGuard g(g_lock);
+    if (g_idle_heaps) {
+      h = g_idle_heaps;
+      g_idle_heaps = h->next_idle;
+      g_idle_count.fetch_sub(1, std::memory_order_relaxed);
+    } else if (g_free_heaps) {
+      h = g_free_heaps;
+      g_free_heaps = h->next_idle;
+    }
+    if (h) h->state = k_heap_active;
+  }
+  if (h == nullptr) {
+    void* mem = meta_alloc(sizeof(Heap));
+    if (mem == nullptr) return nullptr;
+    h = new (mem) Heap(&g_empty_page);
+    LockGuard g(g_lock);
+    h->next_all = g_all_heaps;
+    g_all_heaps = h;
+  }
+  stat_inc(stats_global().threads_started);
+  return h;
+}
+
+// Give back what a heap does not need: collected remote frees, empty pages.
+void heap_collect(Heap* h) {
+  drain_reclaimed(h);
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
+      Page* next = pg->next;
+      collect_remote(pg);
+      if (pg->used == 0) release_page(h, pg);
+      pg = next;
+    }
+  }
+}
+
+// The thread of h is gone: keep its pages for whoever comes next.
+void heap_abandon(Heap* h) {
+  heap_collect(h);
+  if (t_heap == h) t_heap = &g_empty_heap;
+  LockGuard g(g_lock);
+  h->state = k_heap_idle;
+  if (heap_has_pages(h)) {
+    h->next_idle = g_idle_heaps;
+    g_idle_heaps = h;
+    g_idle_count.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    h->next_idle = g_free_heaps;
+    g_free_heaps = h;
+  }
+  stat_inc(stats_global().threads_exited);
+}
+
+// Merge an idle heap's pages into h (a running thread short of pages).
+bool heap_adopt(Heap* h) {
+  Heap* idle;
+  {
+    LockGuard g(g_lock);
+    idle = g_idle_heaps;
+    if (idle == nullptr) return false;
+    g_idle_heaps = idle->next_idle;
+    g_idle_count.fetch_sub(1, std::memory_order_relaxed);
+  }
+  Page* reclaimed;
+  {
+    LockGuard g(idle->lock);
+    for (unsigned c = 0; c < k_num_classes; c++) {
+      for (Page* pg = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c]; pg; pg = pg->next) {
+        pg->heap.store(h, std::memory_order_release);
+      }
+    }
+    for (Page* pg = idle->full; pg; pg = pg->next) pg->heap.store(h, std::memory_order_release);
+    reclaimed = take_reclaimed_locked(idle);
+  }
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    Page* first = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c];
+    for (Page* pg = first; pg;) {
+      Page* next = pg->next;
+      queue_push_back(h, c, pg);
+      pg = next;
+    }
+  }
+  for (Page* pg = idle->full; pg;) {
+    Page* next = pg->next;
+    full_push(h, pg);
+    pg = next;
+  }
+  requeue_reclaimed(h, reclaimed);
+  heap_reset_lists(idle);
+  {
+    LockGuard g(g_lock);
+    idle->state = k_heap_idle;
+    idle->next_idle = g_free_heaps;
+    g_free_heaps = idle;
+  }
+  stat_inc(stats_global().heaps_adopted);
+  return true;
+}
+
+void on_thread_exit(void* arg) {
+  heap_abandon(static_cast<Heap*>(arg));
+}
+
+Heap* thread_init() {
+  if (g_init_state.load(std::memory_order_acquire) != 2) {
+    init();
+    // Another thread is initialising: wait, so that our heap gets its key.
+    while (!t_in_init && g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
+  }
+  Heap* h = t_heap;
+  if (h != &g_empty_heap) return h;  // set up by a nested call during init
+  h = heap_acquire();
+  if (h == nullptr) return nullptr;
+  t_heap = h;
+  if (g_key_ok) pthread_setspecific(g_key, h);
+  return h;
+}
+
+void* alloc_small_slow(Heap* h, unsigned c) {
+  if (h->reclaim_pending.load(std::memory_order_relaxed)) drain_reclaimed(h);
+  bool adopted = false;
+  for (;;) {
+    Page* pg = h->pages[c];
+    while (pg != &g_empty_page) {
+      if (refill(pg)) {
+        Block* b = pg->free;
+        pg->free = b->next;
+        pg->used++;
+        return b;
+      }
+      if (mark_full(h, pg)) pg = h->pages[c];
+    }
+    purge_tick();
+    // Before mapping more, take the pages of a thread that exited.
+    if (!adopted && g_idle_count.load(std::memory_order_relaxed) != 0 && heap_adopt(h)) {
+      adopted = true;
+      continue;
+    }
+    pg = segment_page_alloc(h, c);
+    if (pg == nullptr) return nullptr;
+    queue_push_front(h, c, pg);
+  }
+}
+
+// ---- fork -------------------------------------------------------------------
+
+void fork_prepare() {
+  g_lock.lock();
+  for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.lock();
+}
+
+void fork_parent() {
+  for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.unlock();
+  g_lock.unlock();
+}
+
+// The other threads are gone, maybe in the middle of a fast path: their
+// heaps cannot be trusted, so the child never allocates from them again
+// (frees into their pages still work: those are atomic).
+void fork_child() {
+  g_lock.reset();
+  for (Heap* h = g_all_heaps; h; h = h->next_all) {
+    h->lock.reset();
+    if (h != t_heap && h->state == k_heap_active) h->state = k_heap_orphan;
+  }
+}
+
+}  // namespace
+
+// ---- entry points ---------------------------------------------------------
+
+void init() {
+  int expected = 0;
+  if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
+  t_in_init = true;
+  options_init();
+  g_key_ok = pthread_key_create(&g_key, on_thread_exit) == 0;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  t_in_init = false;
+  g_init_state.store(2, std::memory_order_release);
+}
+
+void* alloc_slow(size_t n, bool zero) {
+  if (n <= k_small_max) {
+    Heap* h = t_heap;
+    if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
+      h = thread_init();
+      if (h == nullptr) {
+        errno = ENOMEM;
+        return nullptr;
+      }
+    }
+    void* p = alloc_small_slow(h, class_of(n));
+    if (p == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    if (zero) memset(p, 0, n);
+    return p;
+  }
+  ensure_init();
+  void* p;
+  if (n <= k_large_max) {
+    p = large_alloc(n, 0, zero);
+    stat_inc(stats_global().large_allocs);
+  } else {
+    p = huge_alloc(n, 0, zero);
+    stat_inc(stats_global().huge_allocs);
+  }
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+void free_local_slow(Page* pg) {
+  Heap* h = t_heap;
+  if (pg->in_full) unfull(h, pg);
+  if (pg->used == 0) {
+    // Keep the only page of a class: a loop that allocates and frees one
+    // block must not map and unmap a page each time.
+    if (h->pages[pg->cls] == pg && pg->next == nullptr) return;
+    release_page(h, pg);
+  }
+}
+
+void free_other(Page* pg, void* p) {
+  switch (pg->kind) {
+    case k_kind_small: {
+      char* start = page_start(segment_of(pg), pg);
+      size_t off = (size_t)(static_cast<char*>(p) - start);
+      if (off % pg->block_size != 0) report_bad_pointer("free(): invalid pointer (inside a block)", p);
+      free_remote(pg, static_cast<Block*>(p));
+      return;
+    }
+    case k_kind_large:
+      if (p != page_start(segment_of(pg), pg)) report_bad_pointer("free(): invalid pointer (inside a block)", p);
+      large_free(pg);
+      return;
+    default:
+      report_bad_pointer("free(): double free or invalid pointer (its page is free)", p);
+  }
+}
+
+void thread_done() {
+  Heap* h = t_heap;
+  if (h == &g_empty_heap) return;
+  if (g_key_ok) pthread_setspecific(g_key, nullptr);
+  heap_abandon(h);
+}
+
+void thread_collect() {
+  Heap* h = t_heap;
+  if (h != &g_empty_heap) heap_collect(h);
+}
+
+size_t heap_counts(size_t* idle) {
+  LockGuard g(g_lock);
+  size_t active = 0;
+  *idle = 0;
+  for (Heap* h = g_all_heaps; h; h = h->next_all) {
+    if (h->state == k_heap_active) active++;
+    else if (h->state == k_heap_idle && heap_has_pages(h)) (*idle)++;
+  }
+  return active;
+}
+
+}  // namespace ringpool::pool

@@ -1,0 +1,91 @@
+// The option table and its parser (see options.hpp).
+#include "options.hpp"
+
+#include "platform.hpp"
+
+namespace ringpool::pool {
+
+namespace {
+
+Options g_options = {
+    /*purge_delay_ms*/ 100,
+    /*retain_bytes*/ size_t{8} << 20,
+    /*verbose*/ 0,
+    /*harden*/ 0,
+    /*stats*/ 0,
+};
+
+enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats };
+
+const OptionInfo k_table[] = {
+    {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000},
+    {"RETAIN", "MiB of free memory kept resident at most (or 1/8 of the heap, if larger)", 8, 0, 1 << 20},
+    {"VERBOSE", "1: say on stderr what ringpool decided (fallbacks, bad options)", 0, 0, 2},
+    {"HARDEN", "1: extra checks against heap corruption, at a measured cost", 0, 0, 1},
+    {"STATS", "1: print a statistics summary to stderr at exit", 0, 0, 1},
+};
+constexpr size_t k_count = sizeof k_table / sizeof k_table[0];
+
+// Strict decimal parse: digits only, no sign, no overflow.
+bool parse(const char* s, long long* out) {
+  if (*s == 0) return false;
+  long long v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return false;
+    if (v > (1LL << 50)) return false;
+    v = v * 10 + (*s - '0');
+  }
+  *out = v;
+  return true;
+}
+
+void set(size_t i, long long v) {
+  switch (i) {
+    case k_purge_delay: g_options.purge_delay_ms = (uint64_t)v; break;
+    case k_retain: g_options.retain_bytes = (size_t)v << 20; break;
+    case k_verbose: g_options.verbose = (int)v; break;
+    case k_harden: g_options.harden = (int)v; break;
+    case k_stats: g_options.stats = (int)v; break;
+  }
+}
+
+}  // namespace
+
+const Options& options() { return g_options; }
+
+const OptionInfo* option_table(size_t* count) {
+  *count = k_count;
+  return k_table;
+}
+
+void options_init() {
+  char name[64];
+  for (size_t i = 0; i < k_count; i++) {
+    const char* prefix = "RINGPOOL_";
+    size_t n = 0;
+    for (const char* p = prefix; *p; p++) name[n++] = *p;
+    for (const char* p = k_table[i].name; *p && n < sizeof name - 1; p++) name[n++] = *p;
+    name[n] = 0;
+    const char* v = platform::env(name);
+    if (v == nullptr) continue;
+    long long x;
+    if (parse(v, &x) && x >= k_table[i].min && x <= k_table[i].max) {
+      set(i, x);
+      continue;
+    }
+    platform::write_err("ringpool: warning: ignoring ");
+    platform::write_err(name);
+    platform::write_err("='");
+    platform::write_err(v);
+    platform::write_err("' (not a number in range); using the default\n");
+  }
+}
+
+void verbose_msg(const char* msg) {
+  if (!g_options.verbose) return;
+  platform::write_err("ringpool: ");
+  platform::write_err(msg);
+  platform::write_err("\n");
+}
+
+}  // namespace ringpool::pool

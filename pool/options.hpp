@@ -1,0 +1,33 @@
+// Options: every knob in one table (options.cpp), read from RINGPOOL_<NAME>
+// environment variables once at start-up. Before that, defaults hold.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace ringpool::pool {
+
+struct Options {
+  uint64_t purge_delay_ms;  // RINGPOOL_PURGE_DELAY
+  size_t retain_bytes;      // RINGPOOL_RETAIN (MiB in the environment)
+  int verbose;              // RINGPOOL_VERBOSE
+  int harden;               // RINGPOOL_HARDEN
+  int stats;                // RINGPOOL_STATS
+};
+
+const Options& options();
+// Parse the environment; warn once per bad value (write(2)) and keep the
+// default. Safe before libc's constructors ran.
+void options_init();
+
+// One row per option, for the man page check and `ringpool help`.
+struct OptionInfo {
+  const char* name;  // without the RINGPOOL_ prefix
+  const char* help;
+  long long def, min, max;
+};
+const OptionInfo* option_table(size_t* count);
+
+// Diagnostics: "ringpool: " + message + "\n" on stderr, when verbose.
+void verbose_msg(const char* msg);
+
+}  // namespace ringpool::pool

@@ -1,0 +1,156 @@
+// The platform layer (see platform.hpp): raw system calls, nothing else.
+#include "platform.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace ringpool::platform {
+
+KeepErrno::KeepErrno() : saved_(errno) {}
+KeepErrno::~KeepErrno() { errno = saved_; }
+
+void* map(size_t size) {
+  KeepErrno keep;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* reserve(size_t size) {
+  KeepErrno keep;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* map_aligned(size_t size, size_t align) {
+  if (align <= k_os_page) return map(size);
+  if (size + align < size) return nullptr;
+  // Over-map by `align`, then trim both ends: the kernel has no aligned mmap.
+  char* raw = static_cast<char*>(map(size + align));
+  if (raw == nullptr) return nullptr;
+  uintptr_t start = (reinterpret_cast<uintptr_t>(raw) + align - 1) & ~(uintptr_t)(align - 1);
+  char* p = reinterpret_cast<char*>(start);
+  size_t head = p - raw;
+  size_t tail = align - head;
+  if (head) unmap(raw, head);
+  if (tail) unmap(p + size, tail);
+  return p;
+}
+
+void unmap(void* p, size_t size) {
+  KeepErrno keep;
+  munmap(p, size);
+}
+
+int decommit(void* p, size_t size) {
+  KeepErrno keep;
+  // MADV_DONTNEED, not MADV_FREE: RSS drops now, which is what users measure.
+  return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+void* remap(void* p, size_t old_size, size_t new_size, bool may_move) {
+  KeepErrno keep;
+  void* q = mremap(p, old_size, new_size, may_move ? MREMAP_MAYMOVE : 0);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
+int protect_none(void* p, size_t size) {
+  KeepErrno keep;
+  return mprotect(p, size, PROT_NONE) == 0 ? 0 : errno;
+}
+
+uint64_t now_ms() {
+  KeepErrno keep;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void write_err_n(const char* s, size_t n) {
+  KeepErrno keep;
+  while (n > 0) {
+    ssize_t w = write(2, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+void write_err(const char* s) { write_err_n(s, strlen(s)); }
+
+void die() { abort(); }
+
+const char* env(const char* name) {
+  if (environ == nullptr) return nullptr;
+  size_t n = strlen(name);
+  for (char** e = environ; *e != nullptr; e++) {
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  }
+  return nullptr;
+}
+
+size_t resident_bytes() {
+  KeepErrno keep;
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* s = buf;
+  while (*s && *s != ' ') s++;
+  size_t pages = 0;
+  while (*s == ' ') s++;
+  while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
+  return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static long futex(int* addr, int op, int val) {
+  return syscall(SYS_futex, addr, op, val, nullptr, nullptr, 0);
+}
+
+bool Mutex::try_lock() {
+  int expected = 0;
+  return __atomic_compare_exchange_n(&state_, &expected, 1, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void Mutex::lock() {
+  if (try_lock()) return;
+  lock_slow();
+}
+
+void Mutex::lock_slow() {
+  // Spin briefly: the critical sections here are short.
+  for (int i = 0; i < 100; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (__atomic_load_n(&state_, __ATOMIC_RELAXED) == 0 && try_lock()) return;
+  }
+  KeepErrno keep;
+  while (__atomic_exchange_n(&state_, 2, __ATOMIC_ACQUIRE) != 0) {
+    futex(&state_, FUTEX_WAIT_PRIVATE, 2);
+  }
+}
+
+void Mutex::unlock() {
+  if (__atomic_exchange_n(&state_, 0, __ATOMIC_RELEASE) == 2) {
+    KeepErrno keep;
+    futex(&state_, FUTEX_WAKE_PRIVATE, 1);
+  }
+}
+
+}  // namespace ringpool::platform

@@ -1,0 +1,85 @@
+// The platform layer: the only code in ringpool that makes system calls.
+//
+// Glossary
+//   map       a fresh, zeroed, read-write private anonymous mapping.
+//   decommit  give a range's physical pages back (MADV_DONTNEED): the range
+//             stays mapped and reads back as zeros.
+//   keep_errno  every function here leaves errno as it found it; failures
+//             come back as return values (0 or an errno), never via errno.
+//
+// Preconditions, stated once: addresses and lengths are multiples of the OS
+// page size (4 KiB); nothing here allocates, takes a lock, or calls a
+// function that may be interposed (no stdio, no getenv, no pthread calls).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace ringpool::platform {
+
+constexpr size_t k_os_page = 4096;
+
+// Saves errno on entry and restores it on exit (snmalloc's KeepErrno).
+class KeepErrno {
+ public:
+  KeepErrno();
+  ~KeepErrno();
+ private:
+  int saved_;
+};
+
+// A mapping of `size` bytes whose start is a multiple of `align` (a power of
+// two >= k_os_page). Returns nullptr on failure (ENOMEM, ulimit -v).
+void* map_aligned(size_t size, size_t align);
+// A plain mapping of `size` bytes, or nullptr.
+void* map(size_t size);
+// Reserve address space without committing swap (MAP_NORESERVE), or nullptr.
+void* reserve(size_t size);
+void unmap(void* p, size_t size);
+// Returns 0 or an errno.
+int decommit(void* p, size_t size);
+// Grow or shrink a mapping, possibly moving it. Returns the new address or
+// nullptr (the old mapping is then untouched).
+void* remap(void* p, size_t old_size, size_t new_size, bool may_move);
+// Protect a range against all access (guard pages). Returns 0 or an errno.
+int protect_none(void* p, size_t size);
+
+// Monotonic coarse clock in milliseconds (vDSO, no system call).
+uint64_t now_ms();
+
+// Write a message to stderr with write(2); never allocates.
+void write_err(const char* s);
+void write_err_n(const char* s, size_t n);
+// Abort the process (so a core dump points at the caller).
+[[noreturn]] void die();
+
+// Read an environment variable from `environ` without getenv (safe before
+// libc finished starting up). Returns nullptr when unset.
+const char* env(const char* name);
+
+// Resident set size of this process in bytes (from /proc/self/statm), or 0.
+size_t resident_bytes();
+
+// A small futex-based mutex, constant-initialisable and fork-resettable.
+class Mutex {
+ public:
+  constexpr Mutex() : state_(0) {}
+  void lock();
+  void unlock();
+  bool try_lock();
+  void reset() { state_ = 0; }  // only in a fork child, single-threaded
+ private:
+  void lock_slow();
+  int state_;  // 0 free, 1 locked, 2 locked with waiters
+};
+
+class LockGuard {
+ public:
+  explicit LockGuard(Mutex& m) : m_(m) { m_.lock(); }
+  ~LockGuard() { m_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+ private:
+  Mutex& m_;
+};
+
+}  // namespace ringpool::platform

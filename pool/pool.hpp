@@ -1,0 +1,121 @@
+// pool/: the allocator. This umbrella header is what preload/ and the tests
+// include: the inline fast paths, and the slow paths behind them.
+//
+// Fast path of alloc: one TLS load, a class lookup, pop from the page the
+// heap allocates from. A thread that never allocated has the static empty
+// heap, whose pages are all the static empty page: its pop fails and the
+// slow path sets the thread up, so there is no "initialised?" branch.
+//
+// Fast path of free: the chunk map says "one of our segments" (one byte
+// load, which also rejects foreign pointers), masking finds the page, and a
+// page of this thread's heap takes the block on its local free list.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "options.hpp"
+#include "size_class.hpp"
+#include "stats.hpp"
+#include "types.hpp"
+
+#define RINGPOOL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RINGPOOL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace ringpool::pool {
+
+extern uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
+extern Heap g_empty_heap;
+extern __thread Heap* t_heap __attribute__((tls_model("initial-exec")));
+
+// Where pointers that are not ours go (set by preload/; default: leaked
+// for free, 0 for the usable size).
+struct ForeignHooks {
+  void (*free)(void*);
+  size_t (*usable_size)(void*);
+};
+void set_foreign_hooks(const ForeignHooks& hooks);
+
+// ---- slow paths (heap.cpp, pool.cpp) -----------------------------------
+void* alloc_slow(size_t n, bool zero);
+void free_local_slow(Page* pg);
+void free_other(Page* pg, void* p);
+void free_not_segment(void* p);
+
+// ---- the malloc family, glibc's semantics --------------------------------
+void* calloc(size_t n, size_t size);
+void* realloc(void* p, size_t n);
+void* reallocarray(void* p, size_t n, size_t size);
+void* aligned_alloc(size_t align, size_t n);   // any power of two; EINVAL/ENOMEM
+int posix_memalign(void** out, size_t align, size_t n);
+void* memalign(size_t align, size_t n);         // glibc's lenient memalign
+void* valloc(size_t n);
+void* pvalloc(size_t n);
+size_t usable_size(const void* p);
+// True when p is a block start of ours (used by preload for foreign checks).
+bool owns(const void* p);
+// Return all free memory to the OS; true if something was released.
+bool trim();
+// Global initialisation: options, thread-exit key, fork handlers. Called
+// from the first slow path and from the library constructor; idempotent.
+void init();
+inline void ensure_init();
+// Flush the calling thread's heap as if it exited (tests, fork child).
+void thread_done();
+// Give back what the calling thread's heap does not need (malloc_trim).
+void thread_collect();
+extern std::atomic<int> g_init_state;  // 0 not started, 1 running, 2 done
+
+struct UsageTotals {
+  size_t live_bytes;    // bytes in blocks handed out (block sizes)
+  size_t live_blocks;
+  size_t page_bytes;    // bytes in small and large pages
+  size_t free_in_pages; // free bytes inside small pages
+  size_t mapped;
+  size_t dirty;
+  size_t purged;
+  size_t heaps_active, heaps_idle;
+};
+UsageTotals usage();
+
+inline void ensure_init() {
+  if (RINGPOOL_UNLIKELY(g_init_state.load(std::memory_order_acquire) != 2)) init();
+}
+
+// ---- fast paths -----------------------------------------------------------
+
+inline void* alloc(size_t n) {
+  if (RINGPOOL_LIKELY(n <= k_small_max)) {
+    Heap* h = t_heap;
+    Page* pg = h->pages[class_of(n)];
+    Block* b = pg->free;
+    if (RINGPOOL_LIKELY(b != nullptr)) {
+      pg->free = b->next;
+      pg->used++;
+      return b;
+    }
+  }
+  return alloc_slow(n, false);
+}
+
+inline void free(void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (RINGPOOL_LIKELY((a >> k_address_bits) == 0 &&
+                      g_chunk_map[a >> k_chunk_shift] == k_chunk_segment)) {
+    Segment* s = segment_of(p);
+    Page* pg = &s->pages[unit_of(s, p)];
+    if (RINGPOOL_UNLIKELY(pg->offset != 0)) pg -= pg->offset;
+    if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == t_heap)) {
+      Block* b = static_cast<Block*>(p);
+      b->next = pg->local_free;
+      pg->local_free = b;
+      if (RINGPOOL_LIKELY(--pg->used != 0 && !pg->in_full)) return;
+      free_local_slow(pg);
+      return;
+    }
+    free_other(pg, p);
+    return;
+  }
+  free_not_segment(p);
+}
+
+}  // namespace ringpool::pool

@@ -1,0 +1,534 @@
+// The global back end (see segment.hpp): segments, spans of units, large
+// and huge blocks, purging, metadata.
+#include "segment.hpp"
+
+#include <string.h>
+
+#include "options.hpp"
+#include "pool.hpp"
+#include "stats.hpp"
+
+namespace ringpool::pool {
+
+using platform::LockGuard;
+
+platform::Mutex g_lock;
+alignas(4096) uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
+
+namespace {
+
+// All below: under g_lock.
+Segment* g_segments;       // fuller (older) segments first
+Segment* g_segments_last;
+size_t g_segment_count;
+size_t g_in_use_bytes;     // units in pages + huge blocks in use
+size_t g_dirty_bytes;      // free units not purged + cached huge mappings
+size_t g_large_bytes, g_large_count;
+size_t g_huge_bytes, g_huge_count;
+size_t g_purged_bytes;
+uint64_t g_next_tick_ms;
+
+// ---- metadata -------------------------------------------------------------
+char* g_meta_cur;
+size_t g_meta_left;
+size_t g_meta_total;
+
+// ---- huge blocks ----------------------------------------------------------
+// Open addressing on the user pointer; tombstones are (void*)1.
+struct HugeEntry {
+  void* user;
+  void* base;      // start of the mapping
+  size_t mapped;   // length of the mapping
+  bool zeroed;
+};
+HugeEntry* g_huge_table;
+size_t g_huge_cap;   // power of two
+size_t g_huge_used;  // live + tombstones
+
+// Freed huge mappings kept for reuse, youngest last.
+struct HugeCached {
+  void* base;
+  size_t mapped;
+  uint64_t since_ms;
+};
+constexpr unsigned k_huge_cache = 8;
+HugeCached g_huge_cache[k_huge_cache];
+unsigned g_huge_cached;
+
+void* const k_tombstone = reinterpret_cast<void*>(1);
+
+size_t retain_limit() {
+  size_t r = g_in_use_bytes / 8;
+  return r > options().retain_bytes ? r : options().retain_bytes;
+}
+
+uint64_t bits(unsigned first, unsigned n) {
+  return (n >= 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << first;
+}
+
+void chunk_map_set(const void* p, uint8_t v) {
+  g_chunk_map[reinterpret_cast<uintptr_t>(p) >> k_chunk_shift] = v;
+}
+
+// ---- segments -------------------------------------------------------------
+
+void segment_link_last(Segment* s) {
+  s->next = nullptr;
+  s->prev = g_segments_last;
+  if (g_segments_last) g_segments_last->next = s; else g_segments = s;
+  g_segments_last = s;
+}
+
+void segment_unlink(Segment* s) {
+  if (s->prev) s->prev->next = s->next; else g_segments = s->next;
+  if (s->next) s->next->prev = s->prev; else g_segments_last = s->prev;
+}
+
+Segment* segment_new() {
+  void* mem = platform::map_aligned(k_segment, k_segment);
+  if (mem == nullptr) return nullptr;
+  if (reinterpret_cast<uintptr_t>(mem) >> k_address_bits) {  // cannot be mapped
+    platform::unmap(mem, k_segment);
+    return nullptr;
+  }
+  Segment* s = static_cast<Segment*>(mem);  // fresh mapping: all zero
+  s->free_mask = ~uint64_t{1};
+  chunk_map_set(s, k_chunk_segment);
+  segment_link_last(s);
+  g_segment_count++;
+  stat_inc(stats_global().segments_mapped);
+  return s;
+}
+
+void segment_release(Segment* s) {
+  g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask) * k_unit;
+  segment_unlink(s);
+  chunk_map_set(s, 0);
+  g_segment_count--;
+  g_purged_bytes += (size_t)__builtin_popcountll(s->dirty_mask) * k_unit;
+  platform::unmap(s, k_segment);
+}
+
+// Decommit the free dirty units of s. A segment with nothing in use is
+// unmapped instead (returns true then: s is gone).
+bool segment_purge(Segment* s) {
+  if (s->used_units == 0) {
+    segment_release(s);
+    return true;
+  }
+  uint64_t d = s->dirty_mask & s->free_mask;
+  while (d) {
+    unsigned first = (unsigned)__builtin_ctzll(d);
+    unsigned n = (unsigned)__builtin_ctzll(~(d >> first));
+    if (first + n > 64) n = 64 - first;
+    platform::decommit(reinterpret_cast<char*>(s) + (size_t)first * k_unit, (size_t)n * k_unit);
+    uint64_t m = bits(first, n);
+    d &= ~m;
+    s->dirty_mask &= ~m;
+    g_dirty_bytes -= (size_t)n * k_unit;
+    g_purged_bytes += (size_t)n * k_unit;
+  }
+  return false;
+}
+
+void huge_cache_drop(unsigned i) {
+  platform::unmap(g_huge_cache[i].base, g_huge_cache[i].mapped);
+  g_dirty_bytes -= g_huge_cache[i].mapped;
+  g_purged_bytes += g_huge_cache[i].mapped;
+  g_huge_cache[i] = g_huge_cache[--g_huge_cached];
+}
+
+// Purge oldest-first-ish until dirty <= target: the huge cache, then
+// segments from the emptiest (newest) end.
+void purge_to(size_t target) {
+  while (g_dirty_bytes > target && g_huge_cached > 0) huge_cache_drop(0);
+  for (Segment* s = g_segments_last; s != nullptr && g_dirty_bytes > target;) {
+    Segment* prev = s->prev;
+    if (s->dirty_mask & s->free_mask) segment_purge(s);
+    s = prev;
+  }
+}
+
+void purge_check_locked(uint64_t now) {
+  if (g_dirty_bytes > retain_limit()) purge_to(retain_limit() / 2);
+  if (g_dirty_bytes == 0 || now < g_next_tick_ms) return;
+  uint64_t delay = options().purge_delay_ms;
+  g_next_tick_ms = now + (delay / 4 ? delay / 4 : 1);
+  for (unsigned i = 0; i < g_huge_cached;) {
+    if (now - g_huge_cache[i].since_ms >= delay) huge_cache_drop(i); else i++;
+  }
+  for (Segment* s = g_segments; s != nullptr;) {
+    Segment* next = s->next;
+    if ((s->dirty_mask & s->free_mask) && now - s->dirty_since_ms >= delay) segment_purge(s);
+    s = next;
+  }
+}
+
+// Find n free units starting at a multiple of align_units. Returns the
+// first unit, or 0 (unit 0 is never free).
+unsigned find_run(uint64_t free, unsigned n, unsigned align_units) {
+  uint64_t m = free;
+  for (unsigned i = 1; i < n && m; i++) m &= free >> i;
+  if (align_units > 1) {
+    uint64_t starts = 0;
+    for (unsigned u = 0; u < 64; u += align_units) starts |= uint64_t{1} << u;
+    m &= starts;
+  }
+  return m ? (unsigned)__builtin_ctzll(m) : 0;
+}
+
+// Take a span of n units aligned to align_units; sets up the descriptors.
+// Returns the first page descriptor, or nullptr.
+Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) {
+  Segment* s = g_segments;
+  unsigned first = 0;
+  for (; s != nullptr; s = s->next) {
+    if ((unsigned)__builtin_popcountll(s->free_mask) < n) continue;
+    first = find_run(s->free_mask, n, align_units);
+    if (first) break;
+  }
+  if (s == nullptr) {
+    s = segment_new();
+    if (s == nullptr) return nullptr;
+    first = find_run(s->free_mask, n, align_units);
+    if (first == 0) return nullptr;
+  }
+  uint64_t m = bits(first, n);
+  // Units never touched or purged read as zero; a dirty one may not.
+  *zeroed = (s->dirty_mask & m) == 0;
+  g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask & m) * k_unit;
+  s->dirty_mask &= ~m;
+  s->free_mask &= ~m;
+  s->used_units += n;
+  g_in_use_bytes += (size_t)n * k_unit;
+  Page* pg = &s->pages[first];
+  for (unsigned i = 1; i < n; i++) {
+    pg[i].offset = (uint8_t)i;
+    pg[i].kind = kind;
+  }
+  pg->offset = 0;
+  pg->span = (uint8_t)n;
+  pg->kind = kind;
+  return pg;
+}
+
+void span_free(Page* pg) {
+  Segment* s = segment_of(pg);
+  unsigned first = (unsigned)(pg - s->pages);
+  unsigned n = pg->span;
+  for (unsigned i = 0; i < n; i++) {
+    pg[i].kind = k_kind_free;
+    pg[i].offset = 0;
+  }
+  pg->heap.store(nullptr, std::memory_order_relaxed);
+  pg->xfree.store(0, std::memory_order_relaxed);
+  pg->free = pg->local_free = nullptr;
+  pg->used = 0;
+  pg->span = 0;
+  uint64_t m = bits(first, n);
+  uint64_t now = platform::now_ms();
+  if ((s->dirty_mask & s->free_mask) == 0) s->dirty_since_ms = now;
+  s->free_mask |= m;
+  s->dirty_mask |= m;
+  s->used_units -= n;
+  g_in_use_bytes -= (size_t)n * k_unit;
+  g_dirty_bytes += (size_t)n * k_unit;
+  purge_check_locked(now);
+}
+
+// ---- huge registry --------------------------------------------------------
+
+size_t huge_hash(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p) >> 12;
+  return (size_t)(a * 0x9E3779B97F4A7C15ull >> 20);
+}
+
+HugeEntry* huge_find(const void* user) {
+  if (g_huge_cap == 0) return nullptr;
+  for (size_t i = huge_hash(user) & (g_huge_cap - 1);; i = (i + 1) & (g_huge_cap - 1)) {
+    HugeEntry* e = &g_huge_table[i];
+    if (e->user == user) return e;
+    if (e->user == nullptr) return nullptr;
+  }
+}
+
+void huge_table_put(const HugeEntry& in) {
+  size_t i = huge_hash(in.user) & (g_huge_cap - 1);
+  while (g_huge_table[i].user != nullptr && g_huge_table[i].user != k_tombstone) i = (i + 1) & (g_huge_cap - 1);
+  if (g_huge_table[i].user == nullptr) g_huge_used++;
+  g_huge_table[i] = in;
+}
+
+bool huge_insert(const HugeEntry& in) {
+  if ((g_huge_used + 1) * 2 > g_huge_cap) {
+    // Sized from the live count, so tombstones never make it grow forever.
+    size_t cap = 256;
+    while (cap < (g_huge_count + 1) * 4) cap *= 2;
+    HugeEntry* t = static_cast<HugeEntry*>(platform::map(cap * sizeof(HugeEntry)));
+    if (t == nullptr) return false;
+    HugeEntry* old = g_huge_table;
+    size_t old_cap = g_huge_cap;
+    g_huge_table = t;
+    g_huge_cap = cap;
+    g_huge_used = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+      if (old[i].user != nullptr && old[i].user != k_tombstone) huge_table_put(old[i]);
+    }
+    if (old) platform::unmap(old, old_cap * sizeof(HugeEntry));
+  }
+  huge_table_put(in);
+  uint8_t* c = &g_chunk_map[reinterpret_cast<uintptr_t>(in.user) >> k_chunk_shift];
+  (*c)++;  // a count of huge starts in this chunk (at most 2: blocks > 2 MiB)
+  return true;
+}
+
+void huge_remove(HugeEntry* e) {
+  g_chunk_map[reinterpret_cast<uintptr_t>(e->user) >> k_chunk_shift]--;
+  e->user = k_tombstone;
+}
+
+size_t round_os(size_t n) { return (n + platform::k_os_page - 1) & ~(platform::k_os_page - 1); }
+
+}  // namespace
+
+// ---- public back end ------------------------------------------------------
+
+void* meta_alloc(size_t size) {
+  size = (size + 63) & ~size_t{63};
+  LockGuard g(g_lock);
+  if (size > g_meta_left) {
+    size_t chunk = size > (1u << 20) ? round_os(size) : (1u << 20);
+    char* m = static_cast<char*>(platform::map(chunk));
+    if (m == nullptr) return nullptr;
+    g_meta_cur = m;
+    g_meta_left = chunk;
+    g_meta_total += chunk;
+  }
+  void* p = g_meta_cur;
+  g_meta_cur += size;
+  g_meta_left -= size;
+  return p;
+}
+
+Page* segment_page_alloc(Heap* h, unsigned cls) {
+  bool zeroed;
+  Page* pg;
+  {
+    LockGuard g(g_lock);
+    pg = span_alloc(k_classes.span[cls], 1, k_kind_small, &zeroed);
+    if (pg == nullptr) return nullptr;
+  }
+  pg->cls = (uint8_t)cls;
+  pg->block_size = k_classes.size[cls];
+  pg->reserved = k_classes.blocks[cls];
+  pg->capacity = 0;
+  pg->used = 0;
+  pg->free = pg->local_free = nullptr;
+  pg->in_full = 0;
+  pg->in_reclaimed = 0;
+  pg->next = pg->prev = nullptr;
+  pg->xfree.store(0, std::memory_order_relaxed);
+  pg->heap.store(h, std::memory_order_release);
+  return pg;
+}
+
+void segment_page_free(Page* pg) {
+  LockGuard g(g_lock);
+  span_free(pg);
+}
+
+void* large_alloc(size_t size, size_t align, bool zero) {
+  unsigned n = (unsigned)((size + k_unit - 1) >> k_unit_shift);
+  unsigned align_units = align > k_unit ? (unsigned)(align >> k_unit_shift) : 1;
+  bool zeroed;
+  Page* pg;
+  {
+    LockGuard g(g_lock);
+    pg = span_alloc(n, align_units, k_kind_large, &zeroed);
+    if (pg == nullptr) return nullptr;
+    g_large_bytes += (size_t)n * k_unit;
+    g_large_count++;
+    pg->large_size = (size_t)n * k_unit;
+    pg->used = 1;
+    pg->heap.store(nullptr, std::memory_order_relaxed);
+    pg->block_size = 0;
+  }
+  void* p = page_start(segment_of(pg), pg);
+  if (zero && !zeroed) memset(p, 0, size);
+  return p;
+}
+
+void large_free(Page* pg) {
+  LockGuard g(g_lock);
+  g_large_bytes -= pg->large_size;
+  g_large_count--;
+  span_free(pg);
+}
+
+bool large_resize(Page* pg, size_t new_size) {
+  unsigned n = (unsigned)((new_size + k_unit - 1) >> k_unit_shift);
+  LockGuard g(g_lock);
+  Segment* s = segment_of(pg);
+  unsigned first = (unsigned)(pg - s->pages);
+  unsigned old_n = pg->span;
+  if (n == old_n) return true;
+  if (n > old_n) {
+    if (first + n > k_units) return false;
+    uint64_t extra = bits(first + old_n, n - old_n);
+    if ((s->free_mask & extra) != extra) return false;
+    g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask & extra) * k_unit;
+    s->dirty_mask &= ~extra;
+    s->free_mask &= ~extra;
+    for (unsigned i = old_n; i < n; i++) {
+      pg[i].offset = (uint8_t)i;
+      pg[i].kind = k_kind_large;
+    }
+  } else {
+    uint64_t gone = bits(first + n, old_n - n);
+    for (unsigned i = n; i < old_n; i++) {
+      pg[i].offset = 0;
+      pg[i].kind = k_kind_free;
+    }
+    if ((s->dirty_mask & s->free_mask) == 0) s->dirty_since_ms = platform::now_ms();
+    s->free_mask |= gone;
+    s->dirty_mask |= gone;
+    g_dirty_bytes += (size_t)(old_n - n) * k_unit;
+  }
+  s->used_units = s->used_units + n - old_n;
+  g_in_use_bytes = g_in_use_bytes + (size_t)n * k_unit - (size_t)old_n * k_unit;
+  g_large_bytes = g_large_bytes + (size_t)n * k_unit - pg->large_size;
+  pg->span = (uint8_t)n;
+  pg->large_size = (size_t)n * k_unit;
+  purge_check_locked(platform::now_ms());
+  return true;
+}
+
+void* huge_alloc(size_t size, size_t align, bool zero) {
+  size_t mapped = round_os(size);
+  if (mapped < size) return nullptr;
+  void* base = nullptr;
+  bool zeroed = true;
+  {
+    LockGuard g(g_lock);
+    // Reuse a cached mapping that fits without wasting more than a quarter.
+    if (align <= platform::k_os_page) {
+      for (unsigned i = g_huge_cached; i-- > 0;) {
+        HugeCached& c = g_huge_cache[i];
+        if (c.mapped >= mapped && c.mapped - mapped <= mapped / 4) {
+          base = c.base;
+          mapped = c.mapped;
+          g_dirty_bytes -= mapped;
+          g_huge_cache[i] = g_huge_cache[--g_huge_cached];
+          zeroed = false;
+          break;
+        }
+      }
+    }
+  }
+  if (base == nullptr) {
+    base = platform::map_aligned(mapped, align > platform::k_os_page ? align : platform::k_os_page);
+    if (base == nullptr) {
+      // Maybe cached mappings stand in the way (ulimit -v): drop them, retry.
+      if (!purge_all()) return nullptr;
+      base = platform::map_aligned(mapped, align > platform::k_os_page ? align : platform::k_os_page);
+      if (base == nullptr) return nullptr;
+    }
+  }
+  {
+    LockGuard g(g_lock);
+    if (!huge_insert(HugeEntry{base, base, mapped, zeroed})) {
+      platform::unmap(base, mapped);
+      return nullptr;
+    }
+    g_huge_bytes += mapped;
+    g_huge_count++;
+    g_in_use_bytes += mapped;
+  }
+  if (zero && !zeroed) memset(base, 0, size);
+  return base;
+}
+
+bool huge_free(void* p) {
+  LockGuard g(g_lock);
+  HugeEntry* e = huge_find(p);
+  if (e == nullptr) return false;
+  void* base = e->base;
+  size_t mapped = e->mapped;
+  huge_remove(e);
+  g_huge_bytes -= mapped;
+  g_huge_count--;
+  g_in_use_bytes -= mapped;
+  uint64_t now = platform::now_ms();
+  if (g_huge_cached == k_huge_cache) huge_cache_drop(0);
+  g_huge_cache[g_huge_cached++] = HugeCached{base, mapped, now};
+  g_dirty_bytes += mapped;
+  purge_check_locked(now);
+  return true;
+}
+
+size_t huge_usable(const void* p) {
+  LockGuard g(g_lock);
+  HugeEntry* e = huge_find(p);
+  if (e == nullptr) return 0;
+  return e->mapped - (size_t)(static_cast<const char*>(e->user) - static_cast<const char*>(e->base));
+}
+
+void* huge_realloc(void* p, size_t new_size) {
+  size_t mapped = round_os(new_size);
+  if (mapped < new_size) return nullptr;
+  LockGuard g(g_lock);
+  HugeEntry* e = huge_find(p);
+  if (e == nullptr || e->base != e->user) return nullptr;  // aligned blocks: copy
+  HugeEntry copy = *e;
+  if (mapped == copy.mapped) return p;
+  void* q = platform::remap(copy.base, copy.mapped, mapped, true);
+  if (q == nullptr) return nullptr;
+  huge_remove(e);
+  g_huge_bytes = g_huge_bytes + mapped - copy.mapped;
+  g_in_use_bytes = g_in_use_bytes + mapped - copy.mapped;
+  copy.base = copy.user = q;
+  copy.mapped = mapped;
+  if (!huge_insert(copy)) platform::die();  // cannot happen: a slot was freed
+  return q;
+}
+
+void purge_tick() {
+  // Unlocked peek: a stale read only delays the purge to the next visit.
+  if (__atomic_load_n(&g_dirty_bytes, __ATOMIC_RELAXED) == 0) return;
+  uint64_t now = platform::now_ms();
+  if (now < __atomic_load_n(&g_next_tick_ms, __ATOMIC_RELAXED)) return;
+  if (!g_lock.try_lock()) return;
+  purge_check_locked(now);
+  g_lock.unlock();
+}
+
+bool purge_all() {
+  LockGuard g(g_lock);
+  size_t before = g_purged_bytes;
+  purge_to(0);
+  return g_purged_bytes != before;
+}
+
+BackendTotals backend_totals() {
+  LockGuard g(g_lock);
+  BackendTotals t{};
+  t.segments = g_segment_count;
+  t.mapped = g_segment_count * k_segment + g_huge_bytes;
+  for (unsigned i = 0; i < g_huge_cached; i++) t.mapped += g_huge_cache[i].mapped;
+  t.in_use_units = g_in_use_bytes - g_huge_bytes;
+  t.dirty = g_dirty_bytes;
+  t.large_bytes = g_large_bytes;
+  t.large_count = g_large_count;
+  t.huge_bytes = g_huge_bytes;
+  t.huge_count = g_huge_count;
+  t.purged_bytes = g_purged_bytes;
+  t.meta_bytes = g_meta_total;
+  return t;
+}
+
+void for_each_segment(void (*f)(Segment*, void*), void* ctx) {
+  LockGuard g(g_lock);
+  for (Segment* s = g_segments; s != nullptr; s = s->next) f(s, ctx);
+}
+
+}  // namespace ringpool::pool

@@ -1,0 +1,68 @@
+// Segments, pages, large and huge blocks: the allocator's global back end.
+// Everything here runs under one global lock (g_lock); the per-thread front
+// end (heap.cpp) comes here only on slow paths.
+//
+// Glossary
+//   dirty     free memory that may still be resident. Purging decommits it.
+//   retain    the dirty bytes kept for reuse: max(RINGPOOL_RETAIN,
+//             in-use / 8). Above it we purge at once, so a program that
+//             frees a big peak and then idles drops its RSS without a timer;
+//             below it, dirty memory older than RINGPOOL_PURGE_DELAY is
+//             purged on the next slow-path visit.
+#pragma once
+#include <stddef.h>
+
+#include "types.hpp"
+
+namespace ringpool::pool {
+
+extern platform::Mutex g_lock;
+
+// A fresh small page of class `cls` for heap `h`, or nullptr (ENOMEM).
+Page* segment_page_alloc(Heap* h, unsigned cls);
+// Return a small page whose blocks are all free.
+void segment_page_free(Page* pg);
+
+// Large blocks: 32 KiB < size <= k_large_max, alignment <= 2 MiB.
+void* large_alloc(size_t size, size_t align, bool zero);
+void large_free(Page* pg);
+// Grow or shrink a large block in place; true on success.
+bool large_resize(Page* pg, size_t new_size);
+
+// Huge blocks: mapped on their own.
+void* huge_alloc(size_t size, size_t align, bool zero);
+// Returns false when p is not a huge block of ours.
+bool huge_free(void* p);
+// Usable size of a huge block, or 0 when p is not one of ours.
+size_t huge_usable(const void* p);
+// Resize: returns the (maybe moved) block, or nullptr when it cannot (the
+// block is unchanged then).
+void* huge_realloc(void* p, size_t new_size);
+
+// Purge what has been dirty longer than the delay (cheap when nothing is).
+void purge_tick();
+// Purge everything free now (malloc_trim). Returns true if memory was freed.
+bool purge_all();
+
+// Internal metadata (heaps): zeroed, never freed.
+void* meta_alloc(size_t size);
+
+// Fork: after the child starts, the lock is reset by the caller.
+struct BackendTotals {
+  size_t segments;
+  size_t mapped;       // bytes mapped in segments and huge blocks
+  size_t in_use_units; // bytes in pages (units * 64 KiB)
+  size_t dirty;        // free but maybe resident
+  size_t large_bytes;  // bytes in large pages
+  size_t large_count;
+  size_t huge_bytes;
+  size_t huge_count;
+  size_t purged_bytes; // total decommitted / unmapped so far
+  size_t meta_bytes;
+};
+BackendTotals backend_totals();  // takes g_lock
+
+// Calls f(seg, ctx) for each segment, under g_lock.
+void for_each_segment(void (*f)(Segment*, void*), void* ctx);
+
+}  // namespace ringpool::pool

@@ -1,0 +1,124 @@
+// The allocator's shared structures.
+//
+// Glossary
+//   chunk     4 MiB of address space, aligned; the chunk map says per chunk
+//             whether it starts one of our segments (k_chunk_segment), holds
+//             the start of huge blocks (a count), or is not ours (0).
+//   segment   a 4 MiB, 4 MiB-aligned mapping: unit 0 holds this header,
+//             units 1..63 are handed out as pages.
+//   page      a span of 1..63 units inside a segment. A small page holds
+//             blocks of one size class and belongs to one heap; a large page
+//             is one block of 32 KiB..2 MiB and belongs to nobody.
+//   huge      a block above 2 MiB, mapped on its own and registered in a hash.
+//   heap      a thread's allocation state: per class, a queue of pages whose
+//             first page is the one it allocates from. Heaps are never
+//             freed: a thread that exits leaves its heap idle with the pages
+//             it still has, and a new thread or a page-hungry one takes it.
+//   xfree     a page's remote-free list: blocks freed by other threads,
+//             pushed with a CAS, taken by the owner in one exchange. Bit 0
+//             of the word is k_page_full: the owner moved the page out of
+//             its queues and asks the next remote freer to hand it back.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+
+#include "platform.hpp"
+#include "size_class.hpp"
+
+namespace ringpool::pool {
+
+constexpr size_t k_chunk_shift = 22;
+constexpr size_t k_chunk = size_t{1} << k_chunk_shift;  // 4 MiB
+constexpr size_t k_segment = k_chunk;
+constexpr unsigned k_units = k_segment / k_unit;        // 64
+constexpr size_t k_large_max = 2 * 1024 * 1024;         // above: huge
+constexpr unsigned k_address_bits = 47;                 // x86-64 user space
+constexpr uint8_t k_chunk_segment = 0xff;
+
+struct Block {
+  Block* next;
+};
+
+enum PageKind : uint8_t { k_kind_free = 0, k_kind_small = 1, k_kind_large = 2 };
+
+struct Heap;
+
+// One per unit of a segment; only the first unit of a span is used, the
+// others carry `offset` back to it.
+// Invariant (small pages): used + |free| + |local_free| + |xfree| == capacity.
+struct Page {
+  // Owner thread only: the fast path touches just these first fields.
+  Block* free;        // blocks to allocate from
+  Block* local_free;  // blocks the owner freed since `free` was installed
+  uint32_t used;      // blocks handed out (remote frees count until collected)
+  uint8_t in_full;    // in the owner's full list, not in a class queue
+  uint8_t kind;       // PageKind
+  uint8_t offset;     // units back to the span's first unit (0 on the first)
+  uint8_t span;       // units in the span (first unit only)
+  std::atomic<Heap*> heap;  // owner (small pages); written by the owner or a merge
+  std::atomic<uintptr_t> xfree;  // any thread: remote frees | k_page_full
+  // Owner thread only.
+  uint32_t block_size;
+  uint16_t capacity;  // blocks carved so far
+  uint16_t reserved;  // blocks the span can hold
+  uint8_t cls;
+  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
+  uint8_t zeroed;        // large/huge: the block's memory is known zero
+  Page* next;         // class queue or full list
+  Page* prev;
+  Page* reclaim_next;  // under heap->lock
+  size_t large_size;   // large pages: bytes usable
+};
+
+constexpr uintptr_t k_page_full = 1;
+
+struct Segment {
+  Page pages[k_units];  // pages[0] is unused: unit 0 holds this header
+  uint64_t free_mask;   // units not in any page
+  uint64_t dirty_mask;  // free units that may still be resident
+  uint64_t dirty_since_ms;  // when dirty_mask last went from 0 to non-0
+  Segment* next;        // the segment list, under g_lock
+  Segment* prev;
+  uint32_t used_units;
+};
+static_assert(sizeof(Segment) <= k_unit, "segment header fits unit 0");
+
+struct Heap {
+  constexpr explicit Heap(Page* empty)
+      : pages{}, last{}, full(nullptr), lock(), reclaimed(nullptr), reclaim_pending(0),
+        state(0), next_all(nullptr), next_idle(nullptr) {
+    for (unsigned c = 0; c < k_num_classes; c++) pages[c] = empty;
+  }
+  // The fast path reads pages[c] only: the first page of class c's queue, or
+  // the static empty page (whose free list is always empty).
+  Page* pages[k_num_classes];
+  Page* last[k_num_classes];
+  Page* full;  // doubly linked through next/prev
+  platform::Mutex lock;  // guards reclaimed, in_reclaimed, page->heap moves
+  Page* reclaimed;       // pages that left the full state by a remote free
+  std::atomic<uint8_t> reclaim_pending;
+  uint8_t state;         // HeapState, under g_lock
+  Heap* next_all;        // every heap ever made, under g_lock
+  Heap* next_idle;       // idle or free list, under g_lock
+};
+
+enum HeapState : uint8_t {
+  k_heap_active = 0,  // owned by a live thread
+  k_heap_idle = 1,    // its thread exited; it may still hold pages
+  k_heap_orphan = 2,  // a fork child's copy of another thread's heap
+};
+
+// A segment from an interior pointer (only valid if the chunk map says so).
+inline Segment* segment_of(const void* p) {
+  return reinterpret_cast<Segment*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)(k_segment - 1));
+}
+inline unsigned unit_of(const Segment* s, const void* p) {
+  return (unsigned)((reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(s)) >> k_unit_shift);
+}
+inline char* page_start(Segment* s, const Page* pg) {
+  return reinterpret_cast<char*>(s) + (size_t)(pg - s->pages) * k_unit;
+}
+
+}  // namespace ringpool::pool
