@@ -2,7 +2,7 @@
 // and exit, adoption of idle heaps, fork.
 //
 // Who touches what (see types.hpp):
-//   owner thread   page->free, local_free, used, in_full, queues, full list
+//   owner thread   page->free, local_free, used, head, queues, full list
 //   any thread     page->xfree by CAS; a freer that finds k_page_full set
 //                  takes heap->lock, clears it and links the page into
 //                  heap->reclaimed (so the owner sees the page has room again)
@@ -44,25 +44,54 @@ pthread_key_t g_key;
 bool g_key_ok;
 
 // ---- queues (owner only) ---------------------------------------------------
+// The first page of a queue is pinned (head = 1, counted in used).
+
+void pin(Page* pg) {
+  pg->head = 1;
+  pg->used++;
+}
+
+void unpin(Page* pg) {
+  pg->head = 0;
+  pg->used--;
+}
 
 void queue_push_front(Heap* h, unsigned c, Page* pg) {
   Page* first = h->pages[c] == &g_empty_page ? nullptr : h->pages[c];
   pg->prev = nullptr;
   pg->next = first;
-  if (first) first->prev = pg; else h->last[c] = pg;
+  if (first) {
+    first->prev = pg;
+    unpin(first);
+  } else {
+    h->last[c] = pg;
+  }
   h->pages[c] = pg;
+  pin(pg);
 }
 
 void queue_push_back(Heap* h, unsigned c, Page* pg) {
   Page* last = h->last[c];
   pg->next = nullptr;
   pg->prev = last;
-  if (last) last->next = pg; else h->pages[c] = pg;
+  if (last) {
+    last->next = pg;
+  } else {
+    h->pages[c] = pg;
+    pin(pg);
+  }
   h->last[c] = pg;
 }
 
+// The caller checks page_used() == 0 afterwards if it may release pg.
 void queue_remove(Heap* h, unsigned c, Page* pg) {
-  if (pg->prev) pg->prev->next = pg->next; else h->pages[c] = pg->next ? pg->next : &g_empty_page;
+  if (pg->prev) {
+    pg->prev->next = pg->next;
+  } else {
+    h->pages[c] = pg->next ? pg->next : &g_empty_page;
+    unpin(pg);
+    if (pg->next) pin(pg->next);
+  }
   if (pg->next) pg->next->prev = pg->prev; else h->last[c] = pg->prev;
   pg->next = pg->prev = nullptr;
 }
@@ -72,14 +101,14 @@ void full_push(Heap* h, Page* pg) {
   pg->next = h->full;
   if (h->full) h->full->prev = pg;
   h->full = pg;
-  pg->in_full = 1;
+  pg->used |= k_used_full;
 }
 
 void full_remove(Heap* h, Page* pg) {
   if (pg->prev) pg->prev->next = pg->next; else h->full = pg->next;
   if (pg->next) pg->next->prev = pg->prev;
   pg->next = pg->prev = nullptr;
-  pg->in_full = 0;
+  pg->used &= ~k_used_full;
 }
 
 // ---- page free lists (owner only) -----------------------------------------
@@ -152,7 +181,7 @@ Page* take_reclaimed_locked(Heap* h) {
 void requeue_reclaimed(Heap* h, Page* list) {
   while (list) {
     Page* next = list->reclaim_next;
-    if (list->in_full) {
+    if (page_in_full(list)) {
       full_remove(h, list);
       queue_push_back(h, list->cls, list);
       stat_inc(stats_global().pages_reclaimed);
@@ -203,6 +232,7 @@ void unfull(Heap* h, Page* pg) {
   queue_push_back(h, pg->cls, pg);
 }
 
+// pg is in a class queue with no block handed out: give it back.
 void release_page(Heap* h, Page* pg) {
   if (pg->in_reclaimed) drain_reclaimed(h);
   queue_remove(h, pg->cls, pg);
@@ -297,7 +327,7 @@ void heap_collect(Heap* h) {
     for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
       Page* next = pg->next;
       collect_remote(pg);
-      if (pg->used == 0) release_page(h, pg);
+      if (page_used(pg) == 0) release_page(h, pg);
       pg = next;
     }
   }
@@ -343,6 +373,7 @@ bool heap_adopt(Heap* h) {
   }
   for (unsigned c = 0; c < k_num_classes; c++) {
     Page* first = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c];
+    if (first) unpin(first);  // queue_push_back pins what becomes a head
     for (Page* pg = first; pg;) {
       Page* next = pg->next;
       queue_push_back(h, c, pg);
@@ -480,15 +511,12 @@ void* alloc_slow(size_t n, bool zero) {
   return p;
 }
 
+// The page became empty (not being the head page, which the pin keeps),
+// or it is in the full list and has room again.
 void free_local_slow(Page* pg) {
   Heap* h = t_heap;
-  if (pg->in_full) unfull(h, pg);
-  if (pg->used == 0) {
-    // Keep the only page of a class: a loop that allocates and frees one
-    // block must not map and unmap a page each time.
-    if (h->pages[pg->cls] == pg && pg->next == nullptr) return;
-    release_page(h, pg);
-  }
+  if (page_in_full(pg)) unfull(h, pg);
+  if (page_used(pg) == 0 && !pg->head) release_page(h, pg);
 }
 
 void free_other(Page* pg, void* p) {

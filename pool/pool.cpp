@@ -28,8 +28,7 @@ Kind classify(const void* p, size_t* usable, Page** page) {
     uint8_t m = g_chunk_map[a >> k_chunk_shift];
     if (m == k_chunk_segment) {
       Segment* s = segment_of(p);
-      Page* pg = &s->pages[unit_of(s, p)];
-      pg -= pg->offset;
+      Page* pg = s->unit_page[unit_of(s, p)];
       *page = pg;
       char* start = page_start(s, pg);
       if (pg->kind == k_kind_small) {
@@ -208,9 +207,7 @@ bool owns(const void* p) {
   if (p == nullptr || (a >> k_address_bits) != 0) return false;
   uint8_t m = g_chunk_map[a >> k_chunk_shift];
   if (m == k_chunk_segment) {
-    Segment* s = segment_of(p);
-    Page* pg = &s->pages[unit_of(s, p)];
-    return pg->kind != k_kind_free;
+    return page_of(p)->kind != k_kind_free;
   }
   return m != 0 && huge_usable(p) != 0;
 }
@@ -228,14 +225,15 @@ void walk_segment(Segment* s, void* ctx) {
   SegmentWalk* w = static_cast<SegmentWalk*>(ctx);
   for (unsigned u = 1; u < k_units;) {
     Page* pg = &s->pages[u];
-    if (pg->kind == k_kind_free || pg->span == 0) {
+    if (pg->kind == k_kind_free) {
       u++;
       continue;
     }
     size_t bytes = (size_t)pg->span * k_unit;
     w->page_bytes += bytes;
     if (pg->kind == k_kind_small) {
-      uint32_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
+      uint32_t used = (__atomic_load_n(&pg->used, __ATOMIC_RELAXED) & ~k_used_full) -
+                      __atomic_load_n(&pg->head, __ATOMIC_RELAXED);
       w->live_blocks += used;
       w->live_bytes += (size_t)used * pg->block_size;
       w->free_in_pages += bytes - (size_t)used * pg->block_size;

@@ -84,15 +84,16 @@ inline void ensure_init() {
 // ---- fast paths -----------------------------------------------------------
 
 inline void* alloc(size_t n) {
-  if (RINGPOOL_LIKELY(n <= k_small_max)) {
-    Heap* h = t_heap;
-    Page* pg = h->pages[class_of(n)];
-    Block* b = pg->free;
-    if (RINGPOOL_LIKELY(b != nullptr)) {
-      pg->free = b->next;
-      pg->used++;
-      return b;
-    }
+  unsigned c;
+  if (RINGPOOL_LIKELY(n <= 1024)) c = k_classes.small_index[(n + 15) >> 4];
+  else if (n <= k_small_max) c = class_of_large(n);
+  else return alloc_slow(n, false);
+  Page* pg = t_heap->pages[c];
+  Block* b = pg->free;
+  if (RINGPOOL_LIKELY(b != nullptr)) {
+    pg->free = b->next;
+    pg->used++;
+    return b;
   }
   return alloc_slow(n, false);
 }
@@ -101,14 +102,13 @@ inline void free(void* p) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if (RINGPOOL_LIKELY((a >> k_address_bits) == 0 &&
                       g_chunk_map[a >> k_chunk_shift] == k_chunk_segment)) {
-    Segment* s = segment_of(p);
-    Page* pg = &s->pages[unit_of(s, p)];
-    if (RINGPOOL_UNLIKELY(pg->offset != 0)) pg -= pg->offset;
+    Page* pg = page_of(p);
     if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == t_heap)) {
       Block* b = static_cast<Block*>(p);
       b->next = pg->local_free;
       pg->local_free = b;
-      if (RINGPOOL_LIKELY(--pg->used != 0 && !pg->in_full)) return;
+      // Zero: empty (not the head page); negative: k_used_full is set.
+      if (RINGPOOL_LIKELY((int32_t)--pg->used > 0)) return;
       free_local_slow(pg);
       return;
     }

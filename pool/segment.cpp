@@ -93,6 +93,7 @@ Segment* segment_new() {
   }
   Segment* s = static_cast<Segment*>(mem);  // fresh mapping: all zero
   s->free_mask = ~uint64_t{1};
+  for (unsigned u = 0; u < k_units; u++) s->unit_page[u] = &s->pages[u];
   chunk_map_set(s, k_chunk_segment);
   segment_link_last(s);
   g_segment_count++;
@@ -202,12 +203,9 @@ Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) 
   s->used_units += n;
   g_in_use_bytes += (size_t)n * k_unit;
   Page* pg = &s->pages[first];
-  for (unsigned i = 1; i < n; i++) {
-    pg[i].offset = (uint8_t)i;
-    pg[i].kind = kind;
-  }
-  pg->offset = 0;
+  for (unsigned i = 0; i < n; i++) s->unit_page[first + i] = pg;
   pg->span = (uint8_t)n;
+  pg->head = 0;
   pg->kind = kind;
   return pg;
 }
@@ -217,9 +215,10 @@ void span_free(Page* pg) {
   unsigned first = (unsigned)(pg - s->pages);
   unsigned n = pg->span;
   for (unsigned i = 0; i < n; i++) {
+    s->unit_page[first + i] = &pg[i];
     pg[i].kind = k_kind_free;
-    pg[i].offset = 0;
   }
+  pg->head = 0;
   pg->heap.store(nullptr, std::memory_order_relaxed);
   pg->xfree.store(0, std::memory_order_relaxed);
   pg->free = pg->local_free = nullptr;
@@ -324,7 +323,6 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
   pg->capacity = 0;
   pg->used = 0;
   pg->free = pg->local_free = nullptr;
-  pg->in_full = 0;
   pg->in_reclaimed = 0;
   pg->next = pg->prev = nullptr;
   pg->xfree.store(0, std::memory_order_relaxed);
@@ -379,14 +377,11 @@ bool large_resize(Page* pg, size_t new_size) {
     g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask & extra) * k_unit;
     s->dirty_mask &= ~extra;
     s->free_mask &= ~extra;
-    for (unsigned i = old_n; i < n; i++) {
-      pg[i].offset = (uint8_t)i;
-      pg[i].kind = k_kind_large;
-    }
+    for (unsigned i = old_n; i < n; i++) s->unit_page[first + i] = pg;
   } else {
     uint64_t gone = bits(first + n, old_n - n);
     for (unsigned i = n; i < old_n; i++) {
-      pg[i].offset = 0;
+      s->unit_page[first + i] = &pg[i];
       pg[i].kind = k_kind_free;
     }
     if ((s->dirty_mask & s->free_mask) == 0) s->dirty_since_ms = platform::now_ms();

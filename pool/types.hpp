@@ -45,25 +45,31 @@ enum PageKind : uint8_t { k_kind_free = 0, k_kind_small = 1, k_kind_large = 2 };
 
 struct Heap;
 
-// One per unit of a segment; only the first unit of a span is used, the
-// others carry `offset` back to it.
-// Invariant (small pages): used + |free| + |local_free| + |xfree| == capacity.
+// One per unit of a segment; only the first unit of a span is used
+// (segment->unit_page maps every unit of a span to it).
+// Invariant (small pages), with n = used & ~k_used_full:
+//   n == blocks handed out + |xfree| + head, and
+//   n - head + |free| + |local_free| + |xfree| == capacity
+// where head is 1 while the page is first in its class queue: that pin keeps
+// the page a thread allocates from out of the "empty" slow path when one
+// block is allocated and freed in a loop.
+// Bit 31 of used (k_used_full) is set while the page is in the full list,
+// so one signed test on the free fast path catches both "empty" and "full".
 struct Page {
   // Owner thread only: the fast path touches just these first fields.
   Block* free;        // blocks to allocate from
   Block* local_free;  // blocks the owner freed since `free` was installed
-  uint32_t used;      // blocks handed out (remote frees count until collected)
-  uint8_t in_full;    // in the owner's full list, not in a class queue
+  uint32_t used;      // see above
+  uint8_t head;       // first in its class queue (pinned: counts in used)
   uint8_t kind;       // PageKind
-  uint8_t offset;     // units back to the span's first unit (0 on the first)
-  uint8_t span;       // units in the span (first unit only)
+  uint8_t span;       // units in the span
+  uint8_t cls;
   std::atomic<Heap*> heap;  // owner (small pages); written by the owner or a merge
   std::atomic<uintptr_t> xfree;  // any thread: remote frees | k_page_full
   // Owner thread only.
   uint32_t block_size;
   uint16_t capacity;  // blocks carved so far
   uint16_t reserved;  // blocks the span can hold
-  uint8_t cls;
   uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
   uint8_t zeroed;        // large/huge: the block's memory is known zero
   Page* next;         // class queue or full list
@@ -71,10 +77,15 @@ struct Page {
   Page* reclaim_next;  // under heap->lock
   size_t large_size;   // large pages: bytes usable
 };
+static_assert(sizeof(Page) <= 128, "a page descriptor fits 128 bytes");
 
 constexpr uintptr_t k_page_full = 1;
+constexpr uint32_t k_used_full = 0x80000000u;
+inline bool page_in_full(const Page* pg) { return (pg->used & k_used_full) != 0; }
+inline uint32_t page_used(const Page* pg) { return (pg->used & ~k_used_full) - pg->head; }
 
 struct Segment {
+  Page* unit_page[k_units];  // unit -> its span's descriptor (the free path)
   Page pages[k_units];  // pages[0] is unused: unit 0 holds this header
   uint64_t free_mask;   // units not in any page
   uint64_t dirty_mask;  // free units that may still be resident
@@ -116,6 +127,10 @@ inline Segment* segment_of(const void* p) {
 }
 inline unsigned unit_of(const Segment* s, const void* p) {
   return (unsigned)((reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(s)) >> k_unit_shift);
+}
+inline Page* page_of(const void* p) {
+  Segment* s = segment_of(p);
+  return s->unit_page[unit_of(s, p)];
 }
 inline char* page_start(Segment* s, const Page* pg) {
   return reinterpret_cast<char*>(s) + (size_t)(pg - s->pages) * k_unit;

@@ -1,0 +1,373 @@
+// Unit tests of pool/, linked directly (no preloading): this process's own
+// malloc stays glibc's, and pool:: is a second allocator beside it.
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "../../pool/pool.hpp"
+#include "../../pool/segment.hpp"
+
+namespace pool = ringpool::pool;
+using pool::k_classes;
+using pool::k_num_classes;
+
+namespace {
+
+bool aligned(const void* p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+
+pool::Page* page_of(void* p) { return pool::page_of(p); }
+
+// Runs f in a child process; returns the signal that ended it (0 if none).
+template <class F>
+int child_signal(F f, std::string* err_out = nullptr) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    signal(SIGABRT, SIG_DFL);  // Catch2 installs its own handlers
+    f();
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, (size_t)n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (err_out) *err_out = err;
+  return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+}  // namespace
+
+TEST_CASE("every size up to 32 KiB maps to the smallest class that holds it", "[pool][size_class]") {
+  for (size_t n = 0; n <= pool::k_small_max; n++) {
+    unsigned c = pool::class_of(n);
+    REQUIRE(c < k_num_classes);
+    REQUIRE(k_classes.size[c] >= n);
+    if (c > 0 && n > 0) REQUIRE(k_classes.size[c - 1] < n);
+  }
+}
+
+TEST_CASE("classes above 128 bytes waste at most 12.5% of a block", "[pool][size_class]") {
+  for (size_t n = 129; n <= pool::k_small_max; n++) {
+    size_t size = k_classes.size[pool::class_of(n)];
+    REQUIRE((size - n) * 8 <= size);
+  }
+}
+
+TEST_CASE("small blocks are 16-byte aligned, distinct and writable", "[pool][page]") {
+  std::vector<void*> v;
+  std::set<void*> seen;
+  for (size_t n : {0, 1, 8, 16, 17, 100, 129, 1000, 1025, 5000, 32768}) {
+    for (int i = 0; i < 200; i++) {
+      void* p = pool::alloc(n);
+      REQUIRE(p != nullptr);
+      REQUIRE(aligned(p, 16));
+      REQUIRE(seen.insert(p).second);
+      REQUIRE(pool::usable_size(p) >= n);
+      memset(p, 0xab, n);
+      v.push_back(p);
+    }
+  }
+  for (void* p : v) pool::free(p);
+}
+
+TEST_CASE("a freed block comes back once its page's free list runs dry", "[pool][page]") {
+  void* a = pool::alloc(48);
+  pool::free(a);
+  // Local frees go to local_free, which replaces free when free is empty.
+  std::vector<void*> v;
+  bool reused = false;
+  for (size_t i = 0; i <= k_classes.blocks[pool::class_of(48)] && !reused; i++) {
+    void* q = pool::alloc(48);
+    v.push_back(q);
+    reused = q == a;
+  }
+  CHECK(reused);
+  for (void* q : v) pool::free(q);
+}
+
+TEST_CASE("a page whose blocks are all freed goes back to its segment", "[pool][page]") {
+  // Fill several pages of one class, then free everything: only the page
+  // the heap allocates from stays; the others are released.
+  unsigned c = pool::class_of(1024);
+  size_t per_page = k_classes.blocks[c];
+  std::vector<void*> v;
+  for (size_t i = 0; i < per_page * 4; i++) v.push_back(pool::alloc(1024));
+  pool::UsageTotals before = pool::usage();
+  for (void* p : v) pool::free(p);
+  pool::UsageTotals after = pool::usage();
+  CHECK(after.page_bytes + 3 * k_classes.span[c] * pool::k_unit <= before.page_bytes);
+}
+
+TEST_CASE("a block freed by another thread returns to its owner's page", "[pool][remote]") {
+  void* p = pool::alloc(64);
+  pool::Page* pg = page_of(p);
+  uint32_t used_before = pool::page_used(pg);
+  std::thread([p] { pool::free(p); }).join();
+  // The remote free sits on the page's xfree list until the owner collects.
+  CHECK((pg->xfree.load() & ~pool::k_page_full) == reinterpret_cast<uintptr_t>(p));
+  CHECK(pool::page_used(pg) == used_before);
+  // Exhaust the page: the owner then collects its remote frees and reuses p.
+  std::vector<void*> v;
+  bool reused = false;
+  for (size_t i = 0; i < 2 * k_classes.blocks[pool::class_of(64)] && !reused; i++) {
+    void* q = pool::alloc(64);
+    v.push_back(q);
+    reused = q == p;
+  }
+  CHECK(reused);
+  for (void* q : v) pool::free(q);
+}
+
+TEST_CASE("a full page gets back into its queue when another thread frees into it", "[pool][remote]") {
+  unsigned c = pool::class_of(4096);
+  size_t per_page = k_classes.blocks[c];
+  std::vector<void*> first_page;
+  void* p0 = pool::alloc(4096);
+  pool::Page* pg = page_of(p0);
+  first_page.push_back(p0);
+  // Fill pg and spill into the next page, so pg moves to the full list.
+  std::vector<void*> rest;
+  while (rest.size() < per_page * 2) {
+    void* q = pool::alloc(4096);
+    (page_of(q) == pg ? first_page : rest).push_back(q);
+  }
+  REQUIRE(pool::page_in_full(pg));
+  void* victim = first_page.back();
+  first_page.pop_back();
+  std::thread([victim] { pool::free(victim); }).join();
+  // The remote free handed the page back; the owner reclaims it on a slow path.
+  CHECK(pg->in_reclaimed == 1);
+  bool reused = false;
+  for (size_t i = 0; i < per_page * 3 && !reused; i++) {
+    void* q = pool::alloc(4096);
+    rest.push_back(q);
+    reused = q == victim;
+  }
+  CHECK(reused);
+  CHECK_FALSE(pool::page_in_full(pg));
+  for (void* q : first_page) pool::free(q);
+  for (void* q : rest) pool::free(q);
+}
+
+TEST_CASE("blocks handed between threads in both directions stay intact", "[pool][remote]") {
+  constexpr int k_rounds = 20000;
+  std::atomic<void*> slot{nullptr};
+  std::atomic<bool> done{false};
+  std::thread consumer([&] {
+    int got = 0;
+    while (got < k_rounds) {
+      void* p = slot.exchange(nullptr);
+      if (!p) continue;
+      size_t n = pool::usable_size(p);
+      unsigned char* b = static_cast<unsigned char*>(p);
+      for (size_t i = 0; i < 16 && i < n; i++) REQUIRE(b[i] == (unsigned char)(n + i));
+      pool::free(p);
+      got++;
+    }
+    done = true;
+  });
+  for (int i = 0; i < k_rounds; i++) {
+    size_t n = 16 + (size_t)(i * 37) % 3000;
+    unsigned char* p = static_cast<unsigned char*>(pool::alloc(n));
+    size_t u = pool::usable_size(p);
+    for (size_t k = 0; k < 16 && k < u; k++) p[k] = (unsigned char)(u + k);
+    void* expected = nullptr;
+    while (!slot.compare_exchange_weak(expected, p)) expected = nullptr;
+  }
+  consumer.join();
+  CHECK(done);
+}
+
+TEST_CASE("a thread that exits leaves its live pages to the next thread", "[pool][thread]") {
+  std::vector<void*> kept;
+  std::thread([&] {
+    for (int i = 0; i < 1000; i++) kept.push_back(pool::alloc(200));
+  }).join();
+  size_t idle = 0;
+  (void)pool::usage();
+  pool::UsageTotals u = pool::usage();
+  idle = u.heaps_idle;
+  CHECK(idle >= 1);
+  // The next thread takes the idle heap (with its pages) instead of a new one.
+  pool::Page* page_of_kept = page_of(kept[0]);
+  pool::Heap* owner_before = page_of_kept->heap.load();
+  pool::Heap* new_thread_heap = nullptr;
+  std::thread([&] {
+    void* p = pool::alloc(200);
+    new_thread_heap = pool::t_heap;
+    pool::free(p);
+  }).join();
+  CHECK(new_thread_heap == owner_before);
+  for (void* p : kept) pool::free(p);
+}
+
+TEST_CASE("many short-lived threads reuse a bounded number of heaps", "[pool][thread]") {
+  for (int round = 0; round < 50; round++) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 8; t++) {
+      ts.emplace_back([] {
+        std::vector<void*> v;
+        for (int i = 0; i < 100; i++) v.push_back(pool::alloc(16 + i * 8));
+        for (void* p : v) pool::free(p);
+      });
+    }
+    for (auto& t : ts) t.join();
+  }
+  pool::UsageTotals u = pool::usage();
+  CHECK(u.heaps_active + u.heaps_idle < 40);
+}
+
+TEST_CASE("free memory goes back to the OS after a peak", "[pool][purge]") {
+  std::vector<void*> v;
+  for (int i = 0; i < 400000; i++) {
+    void* p = pool::alloc(256);
+    memset(p, 1, 256);
+    v.push_back(p);
+  }
+  size_t peak = ringpool::platform::resident_bytes();
+  for (void* p : v) pool::free(p);
+  pool::BackendTotals t = pool::backend_totals();
+  // Above the retain limit, dirty memory is purged at once (no timer needed).
+  CHECK(t.dirty <= (size_t{16} << 20));
+  size_t after = ringpool::platform::resident_bytes();
+  CHECK(after + (size_t{60} << 20) < peak);
+  pool::trim();
+  CHECK(pool::backend_totals().dirty == 0);
+}
+
+TEST_CASE("large blocks grow in place and keep their contents", "[pool][large]") {
+  char* p = static_cast<char*>(pool::alloc(100 * 1024));
+  REQUIRE(p != nullptr);
+  REQUIRE(aligned(p, pool::k_unit));
+  for (int i = 0; i < 100 * 1024; i++) p[i] = (char)i;
+  char* q = static_cast<char*>(pool::realloc(p, 300 * 1024));
+  REQUIRE(q != nullptr);
+  for (int i = 0; i < 100 * 1024; i++) REQUIRE(q[i] == (char)i);
+  CHECK(pool::usable_size(q) >= 300 * 1024);
+  pool::free(q);
+}
+
+TEST_CASE("huge blocks are mapped alone and realloc moves them with their contents", "[pool][huge]") {
+  size_t n = 10 << 20;
+  char* p = static_cast<char*>(pool::alloc(n));
+  REQUIRE(p != nullptr);
+  for (size_t i = 0; i < n; i += 4096) p[i] = (char)(i >> 12);
+  char* q = static_cast<char*>(pool::realloc(p, 3 * n));
+  REQUIRE(q != nullptr);
+  for (size_t i = 0; i < n; i += 4096) REQUIRE(q[i] == (char)(i >> 12));
+  CHECK(pool::usable_size(q) >= 3 * n);
+  CHECK(pool::owns(q));
+  pool::free(q);
+  CHECK_FALSE(pool::owns(q));
+}
+
+TEST_CASE("a huge block freed and allocated again reuses the mapping", "[pool][huge]") {
+  void* a = pool::alloc(8 << 20);
+  pool::free(a);
+  void* b = pool::alloc(8 << 20);
+  CHECK(a == b);
+  pool::free(b);
+}
+
+TEST_CASE("every power-of-two alignment up to 8 MiB is honoured", "[pool][align]") {
+  for (size_t a = 16; a <= (size_t{8} << 20); a *= 2) {
+    for (size_t n : {size_t{1}, a / 2, a, a + 1, size_t{100000}}) {
+      void* p = pool::aligned_alloc(a, n);
+      REQUIRE(p != nullptr);
+      REQUIRE(aligned(p, a));
+      REQUIRE(pool::usable_size(p) >= n);
+      memset(p, 0x5a, n);
+      pool::free(p);
+    }
+  }
+}
+
+TEST_CASE("calloc returns zeroed memory, also when reusing freed blocks", "[pool][api]") {
+  for (size_t n : {size_t{24}, size_t{3000}, size_t{200000}, size_t{5} << 20}) {
+    void* dirty = pool::alloc(n);
+    memset(dirty, 0xff, n);
+    pool::free(dirty);
+    unsigned char* p = static_cast<unsigned char*>(pool::calloc(1, n));
+    REQUIRE(p != nullptr);
+    for (size_t i = 0; i < n; i++) REQUIRE(p[i] == 0);
+    pool::free(p);
+  }
+}
+
+TEST_CASE("overflowing and impossible sizes fail with ENOMEM", "[pool][api]") {
+  errno = 0;
+  CHECK(pool::calloc(SIZE_MAX / 2, 3) == nullptr);
+  CHECK(errno == ENOMEM);
+  errno = 0;
+  CHECK(pool::alloc(SIZE_MAX) == nullptr);
+  CHECK(errno == ENOMEM);
+  errno = 0;
+  CHECK(pool::reallocarray(nullptr, SIZE_MAX / 4, 8) == nullptr);
+  CHECK(errno == ENOMEM);
+  void* p = nullptr;
+  CHECK(pool::posix_memalign(&p, 24, 10) == EINVAL);
+  CHECK(pool::posix_memalign(&p, 0, 10) == EINVAL);
+}
+
+TEST_CASE("realloc keeps contents across classes and to zero frees", "[pool][api]") {
+  char* p = static_cast<char*>(pool::alloc(10));
+  memcpy(p, "0123456789", 10);
+  for (size_t n : {20, 200, 5000, 70000, 3000000, 50}) {
+    p = static_cast<char*>(pool::realloc(p, n));
+    REQUIRE(p != nullptr);
+    REQUIRE(memcmp(p, "0123456789", 10) == 0);
+  }
+  CHECK(pool::realloc(p, 0) == nullptr);
+}
+
+TEST_CASE("a pointer from another allocator goes to the foreign hook", "[pool][foreign]") {
+  static void* seen = nullptr;
+  pool::set_foreign_hooks(pool::ForeignHooks{[](void* p) { seen = p; ::free(p); },
+                                             [](void* p) { return ::malloc_usable_size(p); }});
+  void* g = ::malloc(100);
+  CHECK_FALSE(pool::owns(g));
+  CHECK(pool::usable_size(g) >= 100);
+  uint64_t before = pool::stats_global().foreign_frees;
+  pool::free(g);
+  CHECK(seen == g);
+  CHECK(pool::stats_global().foreign_frees == before + 1);
+  pool::set_foreign_hooks(pool::ForeignHooks{nullptr, nullptr});
+}
+
+TEST_CASE("freeing an address inside a block aborts with a message", "[pool][bad]") {
+  std::string err;
+  int sig = child_signal([] {
+    char* p = static_cast<char*>(pool::alloc(100));
+    std::thread([p] { pool::free(p + 16); }).join();
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("invalid pointer") != std::string::npos);
+}
+
+TEST_CASE("freeing a large block twice aborts with a message", "[pool][bad]") {
+  std::string err;
+  int sig = child_signal([] {
+    void* p = pool::alloc(100000);
+    pool::free(p);
+    pool::free(p);
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("double free") != std::string::npos);
+}
