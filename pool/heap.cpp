@@ -28,6 +28,7 @@ Page g_empty_page;  // free == nullptr forever: every pop from it fails
 }  // namespace
 
 constinit Heap g_empty_heap{&g_empty_page};
+uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
 
@@ -426,6 +427,7 @@ void* alloc_small_slow(Heap* h, unsigned c) {
         Block* b = pg->free;
         pg->free = b->next;
         pg->used++;
+        b->canary = 0;
         return b;
       }
       if (mark_full(h, pg)) pg = h->pages[c];
@@ -474,6 +476,7 @@ void init() {
   if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
   t_in_init = true;
   options_init();
+  g_cookie = platform::random_word() | 1;
   g_key_ok = pthread_key_create(&g_key, on_thread_exit) == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   t_in_init = false;
@@ -525,7 +528,11 @@ void free_other(Page* pg, void* p) {
       char* start = page_start(segment_of(pg), pg);
       size_t off = (size_t)(static_cast<char*>(p) - start);
       if (off % pg->block_size != 0) report_bad_pointer("free(): invalid pointer (inside a block)", p);
-      free_remote(pg, static_cast<Block*>(p));
+      Block* b = static_cast<Block*>(p);
+      uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
+      if (b->canary == canary) report_double_free(p);
+      b->canary = canary;
+      free_remote(pg, b);
       return;
     }
     case k_kind_large:
@@ -535,6 +542,10 @@ void free_other(Page* pg, void* p) {
     default:
       report_bad_pointer("free(): double free or invalid pointer (its page is free)", p);
   }
+}
+
+void report_double_free(void* p) {
+  report_bad_pointer("free(): double free detected", p);
 }
 
 void thread_done() {

@@ -69,6 +69,20 @@ int protect_none(void* p, size_t size) {
   return mprotect(p, size, PROT_NONE) == 0 ? 0 : errno;
 }
 
+uint64_t random_word() {
+  KeepErrno keep;
+  uint64_t v = 0;
+  if (syscall(SYS_getrandom, &v, sizeof v, 0x0001 /* GRND_NONBLOCK */) == (long)sizeof v && v) return v;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  v = reinterpret_cast<uintptr_t>(&v) ^ reinterpret_cast<uintptr_t>(&random_word) ^
+      ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec;
+  v ^= v >> 33;
+  v *= 0xff51afd7ed558ccdull;
+  v ^= v >> 33;
+  return v;
+}
+
 uint64_t now_ms() {
   KeepErrno keep;
   struct timespec ts;

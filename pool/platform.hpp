@@ -43,6 +43,10 @@ void* remap(void* p, size_t old_size, size_t new_size, bool may_move);
 // Protect a range against all access (guard pages). Returns 0 or an errno.
 int protect_none(void* p, size_t size);
 
+// 64 random bits: getrandom(2) if the kernel (or a seccomp filter) allows
+// it, else a mix of ASLR addresses and the clock. Never fails.
+uint64_t random_word();
+
 // Monotonic coarse clock in milliseconds (vDSO, no system call).
 uint64_t now_ms();
 

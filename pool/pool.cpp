@@ -34,6 +34,8 @@ Kind classify(const void* p, size_t* usable, Page** page) {
       if (pg->kind == k_kind_small) {
         if ((size_t)(static_cast<const char*>(p) - start) % pg->block_size != 0)
           report_bad_pointer("invalid pointer (inside a block)", p);
+        if (static_cast<const Block*>(p)->canary == (g_cookie ^ a))
+          report_bad_pointer("invalid pointer (a freed block)", p);
         *usable = pg->block_size;
         return k_small;
       }

@@ -25,6 +25,7 @@ namespace ringpool::pool {
 
 extern uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
 extern Heap g_empty_heap;
+extern uintptr_t g_cookie;  // per-process secret (init), never 0
 extern __thread Heap* t_heap __attribute__((tls_model("initial-exec")));
 
 // Where pointers that are not ours go (set by preload/; default: leaked
@@ -40,6 +41,7 @@ void* alloc_slow(size_t n, bool zero);
 void free_local_slow(Page* pg);
 void free_other(Page* pg, void* p);
 void free_not_segment(void* p);
+[[noreturn]] void report_double_free(void* p);
 
 // ---- the malloc family, glibc's semantics --------------------------------
 void* calloc(size_t n, size_t size);
@@ -93,6 +95,7 @@ inline void* alloc(size_t n) {
   if (RINGPOOL_LIKELY(b != nullptr)) {
     pg->free = b->next;
     pg->used++;
+    b->canary = 0;
     return b;
   }
   return alloc_slow(n, false);
@@ -105,6 +108,9 @@ inline void free(void* p) {
     Page* pg = page_of(p);
     if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == t_heap)) {
       Block* b = static_cast<Block*>(p);
+      uintptr_t canary = g_cookie ^ a;
+      if (RINGPOOL_UNLIKELY(b->canary == canary)) report_double_free(p);
+      b->canary = canary;
       b->next = pg->local_free;
       pg->local_free = b;
       // Zero: empty (not the head page); negative: k_used_full is set.

@@ -37,8 +37,12 @@ constexpr size_t k_large_max = 2 * 1024 * 1024;         // above: huge
 constexpr unsigned k_address_bits = 47;                 // x86-64 user space
 constexpr uint8_t k_chunk_segment = 0xff;
 
+// A free block. `canary` is cookie ^ address while the block is free and 0
+// once it is handed out, so a second free of the same block is caught with
+// one compare (blocks are at least 16 bytes).
 struct Block {
   Block* next;
+  uintptr_t canary;
 };
 
 enum PageKind : uint8_t { k_kind_free = 0, k_kind_small = 1, k_kind_large = 2 };

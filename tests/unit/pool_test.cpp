@@ -371,3 +371,53 @@ TEST_CASE("freeing a large block twice aborts with a message", "[pool][bad]") {
   CHECK(sig == SIGABRT);
   CHECK(err.find("double free") != std::string::npos);
 }
+
+TEST_CASE("freeing a small block twice aborts with glibc's message", "[pool][bad]") {
+  std::string err;
+  int sig = child_signal([] {
+    void* keep = pool::alloc(32);
+    void* p = pool::alloc(32);
+    pool::free(p);
+    pool::free(p);
+    pool::free(keep);
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("free(): double free detected") != std::string::npos);
+}
+
+TEST_CASE("a block freed twice from another thread is caught too", "[pool][bad]") {
+  std::string err;
+  int sig = child_signal([] {
+    void* p = pool::alloc(200);
+    std::thread([p] {
+      pool::free(p);
+      pool::free(p);
+    }).join();
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("double free") != std::string::npos);
+}
+
+TEST_CASE("realloc of a freed block aborts instead of copying garbage", "[pool][bad]") {
+  std::string err;
+  int sig = child_signal([] {
+    void* keep = pool::alloc(64);
+    void* p = pool::alloc(64);
+    pool::free(p);
+    void* q = pool::realloc(p, 1000);
+    (void)q;
+    pool::free(keep);
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("freed block") != std::string::npos);
+}
+
+TEST_CASE("a block that held a freed canary is handed out clean", "[pool][bad]") {
+  // Allocation clears the canary, so freeing a block the program never
+  // wrote to is not mistaken for a double free.
+  for (int i = 0; i < 10000; i++) {
+    void* p = pool::alloc(16);
+    pool::free(p);
+  }
+  SUCCEED();
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian packages that building and testing need, where missing.
+# Used by `make demo` and .ci/run. Needs root (or sudo) only if something
+# is missing.
+set -eu
+need="g++ make python3 perl git sqlite3 catch2 liburing-dev libunwind-dev pkg-config mandoc valgrind"
+missing=""
+for p in $need; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
+echo "installing:$missing"
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
