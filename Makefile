@@ -61,7 +61,7 @@ UNIT_SRC := $(wildcard tests/unit/*.cpp)
 UNIT_OBJ := $(UNIT_SRC:%.cpp=$(OBJ)/%.o)
 UNIT_BIN := $(BUILD)/tests/unit
 
-.PHONY: all check check-unit check-symbols clean demo install uninstall
+.PHONY: all check check-unit check-symbols check-stats clean demo install uninstall
 all: $(LIB) $(LIB_DEV) $(CLI)
 
 $(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS)
@@ -93,7 +93,9 @@ $(OBJ)/tools/%.o: tools/%.cpp
 
 TOOL_SRC := $(wildcard tools/*.cpp)
 TOOL_OBJ := $(TOOL_SRC:%.cpp=$(OBJ)/%.o)
-$(CLI): $(TOOL_OBJ)
+# The CLI shares the snapshot and formatting code with the library.
+TOOL_POOL_OBJ := $(OBJ)/pool/stats_view.o
+$(CLI): $(TOOL_OBJ) $(TOOL_POOL_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) -o $@ $^
 
@@ -119,7 +121,10 @@ check-symbols: $(LIB)
 -include tests/preload.mk
 -include bench/bench.mk
 
-check: all check-symbols check-unit check-preload
+check-stats: all $(BUILD)/tests/stats_target
+	tests/check-stats.sh $(CLI) $(LIB) $(BUILD)/tests/stats_target
+
+check: all check-symbols check-unit check-preload check-stats
 	@echo "make check: all suites passed"
 
 demo:

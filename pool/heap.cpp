@@ -25,9 +25,10 @@ using platform::LockGuard;
 
 namespace {
 Page g_empty_page;  // free == nullptr forever: every pop from it fails
+HeapCounters g_empty_counters;  // never counted into: the empty heap never allocates
 }  // namespace
 
-constinit Heap g_empty_heap{&g_empty_page};
+constinit Heap g_empty_heap{&g_empty_page, &g_empty_counters};
 uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
@@ -312,7 +313,7 @@ Heap* heap_acquire() {
   if (h == nullptr) {
     void* mem = meta_alloc(sizeof(Heap));
     if (mem == nullptr) return nullptr;
-    h = new (mem) Heap(&g_empty_page);
+    h = new (mem) Heap(&g_empty_page, stats_slot_acquire());
     LockGuard g(g_lock);
     h->next_all = g_all_heaps;
     g_all_heaps = h;
@@ -428,6 +429,9 @@ void* alloc_small_slow(Heap* h, unsigned c) {
         pg->free = b->next;
         pg->used++;
         b->canary = 0;
+#ifndef RINGPOOL_NO_STATS
+        h->counters->allocs[c]++;
+#endif
         return b;
       }
       if (mark_full(h, pg)) pg = h->pages[c];
@@ -461,6 +465,7 @@ void fork_parent() {
 // (frees into their pages still work: those are atomic).
 void fork_child() {
   g_lock.reset();
+  stats_fork_child();
   for (Heap* h = g_all_heaps; h; h = h->next_all) {
     h->lock.reset();
     if (h != t_heap && h->state == k_heap_active) h->state = k_heap_orphan;
@@ -476,6 +481,7 @@ void init() {
   if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
   t_in_init = true;
   options_init();
+  stats_init();
   g_cookie = platform::random_word() | 1;
   g_key_ok = pthread_key_create(&g_key, on_thread_exit) == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -505,10 +511,8 @@ void* alloc_slow(size_t n, bool zero) {
   void* p;
   if (n <= k_large_max) {
     p = large_alloc(n, 0, zero);
-    stat_inc(stats_global().large_allocs);
   } else {
     p = huge_alloc(n, 0, zero);
-    stat_inc(stats_global().huge_allocs);
   }
   if (p == nullptr) errno = ENOMEM;
   return p;
@@ -532,6 +536,7 @@ void free_other(Page* pg, void* p) {
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
       b->canary = canary;
+      stat_inc(stats_region()->remote_frees[pg->cls]);
       free_remote(pg, b);
       return;
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +130,54 @@ size_t resident_bytes() {
   while (*s == ' ') s++;
   while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
   return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int process_id() { return (int)syscall(SYS_getpid); }
+
+int shared_memory_create(const char* name, size_t size) {
+  KeepErrno keep;
+  int fd = (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
+  if (fd < 0) return -1;
+  if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0) {
+    close(fd);
+    return -1;
+  }
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
+  }
+  return fd;
+}
+
+void* map_shared(int fd, size_t size, void* at) {
+  KeepErrno keep;
+  void* p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* map_private_copy(void* p, size_t size) {
+  KeepErrno keep;
+  void* tmp = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (tmp == MAP_FAILED) return nullptr;
+  memcpy(tmp, p, size);
+  void* q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (q != MAP_FAILED) memcpy(q, tmp, size);
+  munmap(tmp, size);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
+int move_fd(int from, int to) {
+  KeepErrno keep;
+  if (from == to) return to;
+  if (dup3(from, to, O_CLOEXEC) < 0) return from;
+  close(from);
+  return to;
+}
+
+void close_fd(int fd) {
+  KeepErrno keep;
+  close(fd);
 }
 
 static long futex(int* addr, int op, int val) {

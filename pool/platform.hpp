@@ -60,6 +60,21 @@ void write_err_n(const char* s, size_t n);
 // libc finished starting up). Returns nullptr when unset.
 const char* env(const char* name);
 
+// The calling process's id (getpid without libc's caching concerns).
+int process_id();
+
+// A memfd of `size` bytes, mode 0600, close-on-exec, moved to a high
+// descriptor number (programs expect their own numbering from 3 up).
+// Returns the descriptor or -1.
+int shared_memory_create(const char* name, size_t size);
+// Map fd shared read-write, at `at` exactly if not null. nullptr on failure.
+void* map_shared(int fd, size_t size, void* at);
+// Replace the mapping at p with a private copy of its contents; p or nullptr.
+void* map_private_copy(void* p, size_t size);
+// Make `to` refer to what `from` refers to, close `from`; returns `to`.
+int move_fd(int from, int to);
+void close_fd(int fd);
+
 // Resident set size of this process in bytes (from /proc/self/statm), or 0.
 size_t resident_bytes();
 

@@ -16,7 +16,6 @@ size_t heap_counts(size_t* idle);  // heap.cpp
 namespace {
 
 ForeignHooks g_foreign;
-GlobalStats g_stats;
 
 enum Kind { k_none, k_small, k_large, k_huge, k_foreign };
 
@@ -87,15 +86,13 @@ void* alloc_aligned(size_t align, size_t n) {
 
 }  // namespace
 
-GlobalStats& stats_global() { return g_stats; }
-
 void set_foreign_hooks(const ForeignHooks& hooks) { g_foreign = hooks; }
 
 void free_not_segment(void* p) {
   if (p == nullptr) return;
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if ((a >> k_address_bits) == 0 && g_chunk_map[a >> k_chunk_shift] != 0 && huge_free(p)) return;
-  stat_inc(g_stats.foreign_frees);
+  stat_inc(stats_global().foreign_frees);
   if (g_foreign.free) g_foreign.free(p);
 }
 
@@ -142,7 +139,7 @@ void* realloc(void* p, size_t n) {
       }
       break;
     case k_foreign:
-      stat_inc(g_stats.foreign_reallocs);
+      stat_inc(stats_global().foreign_reallocs);
       usable = g_foreign.usable_size ? g_foreign.usable_size(p) : 0;
       break;
     case k_none:

@@ -90,12 +90,16 @@ inline void* alloc(size_t n) {
   if (RINGPOOL_LIKELY(n <= 1024)) c = k_classes.small_index[(n + 15) >> 4];
   else if (n <= k_small_max) c = class_of_large(n);
   else return alloc_slow(n, false);
-  Page* pg = t_heap->pages[c];
+  Heap* h = t_heap;
+  Page* pg = h->pages[c];
   Block* b = pg->free;
   if (RINGPOOL_LIKELY(b != nullptr)) {
     pg->free = b->next;
     pg->used++;
     b->canary = 0;
+#ifndef RINGPOOL_NO_STATS
+    h->counters->allocs[c]++;
+#endif
     return b;
   }
   return alloc_slow(n, false);
@@ -106,13 +110,17 @@ inline void free(void* p) {
   if (RINGPOOL_LIKELY((a >> k_address_bits) == 0 &&
                       g_chunk_map[a >> k_chunk_shift] == k_chunk_segment)) {
     Page* pg = page_of(p);
-    if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == t_heap)) {
+    Heap* h = t_heap;
+    if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == h)) {
       Block* b = static_cast<Block*>(p);
       uintptr_t canary = g_cookie ^ a;
       if (RINGPOOL_UNLIKELY(b->canary == canary)) report_double_free(p);
       b->canary = canary;
       b->next = pg->local_free;
       pg->local_free = b;
+#ifndef RINGPOOL_NO_STATS
+      h->counters->frees[pg->cls]++;
+#endif
       // Zero: empty (not the head page); negative: k_used_full is set.
       if (RINGPOOL_LIKELY((int32_t)--pg->used > 0)) return;
       free_local_slow(pg);

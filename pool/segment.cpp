@@ -6,13 +6,29 @@
 
 #include "options.hpp"
 #include "pool.hpp"
-#include "stats.hpp"
 
 namespace ringpool::pool {
 
-using platform::LockGuard;
-
 platform::Mutex g_lock;
+
+namespace {
+void publish_locked();
+}  // namespace
+
+// Takes g_lock; on release, copies the back end's totals into the shared
+// stats region, so every change is published with the lock that made it.
+class LockGuard {
+ public:
+  explicit LockGuard(platform::Mutex& m) : m_(m) { m_.lock(); }
+  ~LockGuard() {
+    publish_locked();
+    m_.unlock();
+  }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+ private:
+  platform::Mutex& m_;
+};
 alignas(4096) uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
 
 namespace {
@@ -27,6 +43,8 @@ size_t g_large_bytes, g_large_count;
 size_t g_huge_bytes, g_huge_count;
 size_t g_purged_bytes;
 uint64_t g_next_tick_ms;
+uint64_t g_class_pages[k_num_classes];
+uint64_t g_large_allocs, g_large_frees, g_huge_allocs, g_huge_frees;
 
 // ---- metadata -------------------------------------------------------------
 char* g_meta_cur;
@@ -288,6 +306,34 @@ void huge_remove(HugeEntry* e) {
 
 size_t round_os(size_t n) { return (n + platform::k_os_page - 1) & ~(platform::k_os_page - 1); }
 
+size_t huge_cache_bytes() {
+  size_t n = 0;
+  for (unsigned i = 0; i < g_huge_cached; i++) n += g_huge_cache[i].mapped;
+  return n;
+}
+
+void publish_locked() {
+  BackendStats& b = stats_region()->backend;
+  __atomic_store_n(&b.seq, b.seq + 1, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  b.segments = g_segment_count;
+  b.mapped = g_segment_count * k_segment + g_huge_bytes + huge_cache_bytes();
+  b.page_bytes = g_in_use_bytes - g_huge_bytes;
+  b.dirty = g_dirty_bytes;
+  b.purged = g_purged_bytes;
+  b.meta_bytes = g_meta_total;
+  b.large_count = g_large_count;
+  b.large_bytes = g_large_bytes;
+  b.huge_count = g_huge_count;
+  b.huge_bytes = g_huge_bytes;
+  memcpy(b.pages, g_class_pages, sizeof b.pages);
+  b.large_allocs = g_large_allocs;
+  b.large_frees = g_large_frees;
+  b.huge_allocs = g_huge_allocs;
+  b.huge_frees = g_huge_frees;
+  __atomic_store_n(&b.seq, b.seq + 1, __ATOMIC_RELEASE);
+}
+
 }  // namespace
 
 // ---- public back end ------------------------------------------------------
@@ -316,6 +362,7 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
     LockGuard g(g_lock);
     pg = span_alloc(k_classes.span[cls], 1, k_kind_small, &zeroed);
     if (pg == nullptr) return nullptr;
+    g_class_pages[cls]++;
   }
   pg->cls = (uint8_t)cls;
   pg->block_size = k_classes.size[cls];
@@ -332,6 +379,7 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
 
 void segment_page_free(Page* pg) {
   LockGuard g(g_lock);
+  g_class_pages[pg->cls]--;
   span_free(pg);
 }
 
@@ -346,6 +394,7 @@ void* large_alloc(size_t size, size_t align, bool zero) {
     if (pg == nullptr) return nullptr;
     g_large_bytes += (size_t)n * k_unit;
     g_large_count++;
+    g_large_allocs++;
     pg->large_size = (size_t)n * k_unit;
     pg->used = 1;
     pg->heap.store(nullptr, std::memory_order_relaxed);
@@ -360,6 +409,7 @@ void large_free(Page* pg) {
   LockGuard g(g_lock);
   g_large_bytes -= pg->large_size;
   g_large_count--;
+  g_large_frees++;
   span_free(pg);
 }
 
@@ -437,6 +487,7 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
     }
     g_huge_bytes += mapped;
     g_huge_count++;
+    g_huge_allocs++;
     g_in_use_bytes += mapped;
   }
   if (zero && !zeroed) memset(base, 0, size);
@@ -452,6 +503,7 @@ bool huge_free(void* p) {
   huge_remove(e);
   g_huge_bytes -= mapped;
   g_huge_count--;
+  g_huge_frees++;
   g_in_use_bytes -= mapped;
   uint64_t now = platform::now_ms();
   if (g_huge_cached == k_huge_cache) huge_cache_drop(0);
@@ -494,6 +546,7 @@ void purge_tick() {
   if (now < __atomic_load_n(&g_next_tick_ms, __ATOMIC_RELAXED)) return;
   if (!g_lock.try_lock()) return;
   purge_check_locked(now);
+  publish_locked();
   g_lock.unlock();
 }
 
@@ -508,8 +561,7 @@ BackendTotals backend_totals() {
   LockGuard g(g_lock);
   BackendTotals t{};
   t.segments = g_segment_count;
-  t.mapped = g_segment_count * k_segment + g_huge_bytes;
-  for (unsigned i = 0; i < g_huge_cached; i++) t.mapped += g_huge_cache[i].mapped;
+  t.mapped = g_segment_count * k_segment + g_huge_bytes + huge_cache_bytes();
   t.in_use_units = g_in_use_bytes - g_huge_bytes;
   t.dirty = g_dirty_bytes;
   t.large_bytes = g_large_bytes;

@@ -1,25 +1,40 @@
-// Statistics counted at slow events (never on the fast path).
+// Statistics: counters in a shared region that `ringpool stat PID` maps from
+// outside the process, and the snapshot/formatting code both sides share.
 //
-// One field list (RINGPOOL_GLOBAL_COUNTERS) drives the struct, the merge and
-// the printing, so they cannot drift apart. Counters are relaxed atomics:
-// each is exact, a snapshot of several is taken under g_lock where it must
-// be consistent.
+// Glossary
+//   region    a memfd ("ringpool-stats", mode 0600) mapped shared: a header
+//             of global counters, then one HeapCounters slot per heap. It
+//             holds counts only, never a pointer. The CLI finds it through
+//             /proc/PID/fd, which only the process's user (or root) may open;
+//             it dies with the process, so nothing is left after kill -9.
+//   slot      a heap's counters; written by its owner thread only, with plain
+//             increments on the fast path (one add each for malloc and free).
+//   snapshot  what a reader computes: frees are read before allocations, so
+//             live = allocs - frees is never negative.
+//
+// One field list (RINGPOOL_GLOBAL_COUNTERS) drives the struct, the snapshot
+// and the printing, so they cannot drift apart.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
+#include "size_class.hpp"
+
 namespace ringpool::pool {
 
-#define RINGPOOL_GLOBAL_COUNTERS(X)                                      \
-  X(segments_mapped, "segments mapped since start")                    \
-  X(foreign_frees, "frees of pointers ringpool did not allocate")      \
+#define RINGPOOL_GLOBAL_COUNTERS(X)                                       \
+  X(segments_mapped, "segments mapped since start")                     \
+  X(foreign_frees, "frees of pointers ringpool did not allocate")       \
   X(foreign_reallocs, "reallocs of pointers ringpool did not allocate") \
-  X(threads_started, "thread heaps taken by new threads")              \
-  X(threads_exited, "thread heaps handed back at thread exit")         \
-  X(heaps_adopted, "idle heaps merged into a running thread")          \
-  X(pages_reclaimed, "full pages handed back by a remote free")        \
-  X(huge_allocs, "blocks above 2 MiB mapped")                          \
-  X(large_allocs, "blocks of 32 KiB..2 MiB allocated")
+  X(threads_started, "thread heaps taken by new threads")               \
+  X(threads_exited, "thread heaps handed back at thread exit")          \
+  X(heaps_adopted, "idle heaps merged into a running thread")           \
+  X(pages_reclaimed, "full pages handed back by a remote free")         \
+  X(huge_allocs, "blocks above 2 MiB mapped")                           \
+  X(large_allocs, "blocks of 32 KiB..2 MiB allocated")                  \
+  X(socket_routed, "socket calls routed through io_uring")              \
+  X(socket_passed, "socket calls passed straight to libc")              \
+  X(socket_fallback, "socket calls that fell back after io_uring failed")
 
 struct GlobalStats {
 #define RINGPOOL_FIELD(name, help) uint64_t name;
@@ -27,10 +42,91 @@ struct GlobalStats {
 #undef RINGPOOL_FIELD
 };
 
+// Rows of the per-class table: the small classes, then large, then huge.
+constexpr unsigned k_row_large = k_num_classes;
+constexpr unsigned k_row_huge = k_num_classes + 1;
+constexpr unsigned k_rows = k_num_classes + 2;
+
+struct HeapCounters {
+  uint64_t allocs[k_num_classes];
+  uint64_t frees[k_num_classes];  // frees by this thread into its own pages
+};
+
+// The back end's totals, copied in under g_lock; seq is odd while they change.
+struct BackendStats {
+  uint64_t seq;
+  uint64_t segments, mapped, page_bytes, dirty, purged, meta_bytes;
+  uint64_t large_count, large_bytes, huge_count, huge_bytes;
+  uint64_t pages[k_num_classes];  // small pages held per class
+  uint64_t large_allocs, large_frees, huge_allocs, huge_frees;
+};
+
+constexpr char k_stats_magic[8] = {'R', 'I', 'N', 'G', 'P', 'O', 'O', 'L'};
+constexpr uint32_t k_stats_layout = 1;
+
+struct SharedStats {
+  char magic[8];
+  uint32_t layout;
+  uint32_t header_size;    // sizeof(SharedStats)
+  uint32_t num_classes;
+  uint32_t slots;          // HeapCounters slots after the header
+  uint32_t slots_used;     // atomic: slots handed to heaps so far
+  int32_t pid;
+  uint64_t start_ms;       // CLOCK_MONOTONIC at start
+  uint32_t class_size[k_num_classes];
+  GlobalStats global;      // relaxed atomic increments
+  uint64_t remote_frees[k_num_classes];  // atomic: frees from other threads
+  BackendStats backend;
+  HeapCounters heaps[1];   // `slots` of them
+};
+
+inline size_t shared_stats_bytes(uint32_t slots) {
+  return sizeof(SharedStats) + (size_t)(slots - 1) * sizeof(HeapCounters);
+}
+
+// ---- the process side (stats.cpp) ------------------------------------------
+
+SharedStats* stats_region();
 GlobalStats& stats_global();
+// A counters slot for a new heap (never fails: falls back to a shared
+// overflow slot).
+HeapCounters* stats_slot_acquire();
+// Create the shared region (at init), and again in a fork child.
+void stats_init();
+void stats_fork_child();
+// The memfd's descriptor, or -1.
+int stats_fd();
 
 inline void stat_inc(uint64_t& c, uint64_t by = 1) {
   __atomic_fetch_add(&c, by, __ATOMIC_RELAXED);
 }
+
+// ---- both sides (stats_view.cpp: no system calls, no allocation) ------------
+
+struct ClassRow {
+  uint64_t size;  // block size (0 for large/huge rows)
+  uint64_t allocs, frees, live_blocks, live_bytes, page_bytes;
+};
+
+struct Snapshot {
+  int32_t pid;
+  uint64_t uptime_ms;
+  ClassRow rows[k_rows];
+  uint64_t live_bytes, live_blocks;
+  uint64_t page_bytes;      // small and large pages
+  uint64_t cached_bytes;    // free space inside small pages (thread caches)
+  uint64_t mapped, resident, dirty, released, meta_bytes;
+  uint64_t large_count, large_bytes, huge_count, huge_bytes;
+  uint64_t threads_active, threads_exited;
+  GlobalStats global;
+};
+
+// Compute a snapshot from a region (ours, or mapped from another process).
+// Returns false if the region is not a valid ringpool stats region.
+bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Snapshot* out);
+
+// Format into buf (always NUL-terminated); returns the length it needed.
+size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size);
+size_t format_json(const Snapshot& s, char* buf, size_t size);
 
 }  // namespace ringpool::pool

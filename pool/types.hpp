@@ -26,6 +26,7 @@
 
 #include "platform.hpp"
 #include "size_class.hpp"
+#include "stats.hpp"
 
 namespace ringpool::pool {
 
@@ -101,14 +102,15 @@ struct Segment {
 static_assert(sizeof(Segment) <= k_unit, "segment header fits unit 0");
 
 struct Heap {
-  constexpr explicit Heap(Page* empty)
-      : pages{}, last{}, full(nullptr), lock(), reclaimed(nullptr), reclaim_pending(0),
+  constexpr Heap(Page* empty, HeapCounters* counters)
+      : pages{}, counters(counters), last{}, full(nullptr), lock(), reclaimed(nullptr), reclaim_pending(0),
         state(0), next_all(nullptr), next_idle(nullptr) {
     for (unsigned c = 0; c < k_num_classes; c++) pages[c] = empty;
   }
   // The fast path reads pages[c] only: the first page of class c's queue, or
   // the static empty page (whose free list is always empty).
   Page* pages[k_num_classes];
+  HeapCounters* counters;  // this heap's slot in the shared stats region
   Page* last[k_num_classes];
   Page* full;  // doubly linked through next/prev
   platform::Mutex lock;  // guards reclaimed, in_reclaimed, page->heap moves

@@ -7,7 +7,7 @@ tests/deps.sh
 make -j"$(nproc)" all
 echo
 echo "== python3 (PYTHONMALLOC=malloc) under ringpool, stats at exit =="
-PYTHONMALLOC=malloc build/ringpool run --stats -- python3 -c '
+PYTHONMALLOC=malloc build/ringpool run --stats -- /usr/bin/python3 -c '
 d = {}
 for i in range(200000):
     d[str(i)] = [i] * (i % 7)

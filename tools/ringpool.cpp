@@ -21,11 +21,15 @@ namespace {
 
 int usage(FILE* out, int rc) {
   fprintf(out,
-          "usage: ringpool run [--stats] [--verbose] [--lib PATH] [--] PROGRAM [ARGS...]\n"
+          "usage: ringpool run [--stats] [--verbose] [--uring] [--profile FILE] [--lib PATH] [--] PROGRAM [ARGS...]\n"
+          "       ringpool stat [--json] [--watch SECONDS] PID\n"
+          "       ringpool top [--once] [--interval SECONDS]\n"
           "       ringpool version\n"
           "       ringpool help\n"
           "\n"
           "  run      start PROGRAM with libringpool preloaded\n"
+          "  stat     show the allocator statistics of a running process\n"
+          "  top      list the processes that run with libringpool\n"
           "  version  print the version\n"
           "See ringpool(1).\n");
   return rc;
@@ -121,6 +125,8 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage(stderr, 2);
   std::string cmd = argv[1];
   if (cmd == "run") return cmd_run(argc - 2, argv + 2);
+  if (cmd == "stat") return cmd_stat(argc - 2, argv + 2);
+  if (cmd == "top") return cmd_top(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     printf("ringpool %s\n", RINGPOOL_VERSION);
     return 0;

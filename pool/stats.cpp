@@ -1,0 +1,108 @@
+// The process side of the statistics (see stats.hpp): the shared region.
+#include "stats.hpp"
+
+#include <string.h>
+
+#include "platform.hpp"
+#include "types.hpp"
+
+namespace ringpool::pool {
+
+namespace {
+
+// Until init creates the shared region (and forever if it cannot), the
+// counters live here, private to the process.
+constexpr uint32_t k_boot_slots = 8;
+alignas(64) char g_boot[sizeof(SharedStats) + (k_boot_slots - 1) * sizeof(HeapCounters)];
+SharedStats* g_region = reinterpret_cast<SharedStats*>(g_boot);
+size_t g_region_bytes = sizeof g_boot;
+int g_fd = -1;
+
+constexpr uint32_t k_shared_slots = 4096;  // more heaps share the last slot
+
+void fill_header(SharedStats* s, uint32_t slots) {
+  memcpy(s->magic, k_stats_magic, sizeof s->magic);
+  s->layout = k_stats_layout;
+  s->header_size = sizeof(SharedStats);
+  s->num_classes = k_num_classes;
+  s->slots = slots;
+  s->pid = platform::process_id();
+  for (unsigned c = 0; c < k_num_classes; c++) s->class_size[c] = k_classes.size[c];
+}
+
+// A fresh shared region holding a copy of `from`; nullptr on failure.
+SharedStats* make_shared(const SharedStats* from, size_t copy_bytes, void* at, int* fd_out) {
+  size_t bytes = shared_stats_bytes(k_shared_slots);
+  int fd = platform::shared_memory_create("ringpool-stats", bytes);
+  if (fd < 0) return nullptr;
+  void* p = platform::map_shared(fd, bytes, nullptr);
+  if (p == nullptr) {
+    platform::close_fd(fd);
+    return nullptr;
+  }
+  memcpy(p, from, copy_bytes);
+  if (at != nullptr) {  // same file, mapped over the old region
+    void* q = platform::map_shared(fd, bytes, at);
+    platform::unmap(p, bytes);
+    if (q == nullptr) {
+      platform::close_fd(fd);
+      return nullptr;
+    }
+    p = q;
+  }
+  SharedStats* s = static_cast<SharedStats*>(p);
+  fill_header(s, k_shared_slots);
+  *fd_out = fd;
+  return s;
+}
+
+}  // namespace
+
+SharedStats* stats_region() {
+  if (g_region->magic[0] == 0) fill_header(g_region, k_boot_slots);
+  return g_region;
+}
+
+GlobalStats& stats_global() { return stats_region()->global; }
+
+HeapCounters* stats_slot_acquire() {
+  SharedStats* s = stats_region();
+  uint32_t i = __atomic_fetch_add(&s->slots_used, 1, __ATOMIC_RELAXED);
+  if (i >= s->slots) {
+    __atomic_store_n(&s->slots_used, s->slots, __ATOMIC_RELAXED);
+    i = s->slots - 1;
+  }
+  return &s->heaps[i];
+}
+
+void stats_init() {
+  SharedStats* boot = stats_region();
+  SharedStats* s = make_shared(boot, sizeof g_boot, nullptr, &g_fd);
+  if (s == nullptr) return;  // no memfd (old kernel, seccomp): stay private
+  s->start_ms = platform::now_ms();
+  // Heaps made before this point keep their boot slots; none normally.
+  g_region = s;
+  g_region_bytes = shared_stats_bytes(k_shared_slots);
+}
+
+void stats_fork_child() {
+  if (g_fd < 0) return;
+  // The parent's region is shared with us: copy it into a new one mapped at
+  // the same address, so the slot pointers stay valid.
+  int old_fd = g_fd;
+  SharedStats* s = make_shared(g_region, g_region_bytes, g_region, &g_fd);
+  if (s == nullptr) {
+    // Keep counting privately rather than into the parent's numbers.
+    void* p = platform::map_private_copy(g_region, g_region_bytes);
+    if (p) g_region = static_cast<SharedStats*>(p);
+    platform::close_fd(old_fd);
+    g_fd = -1;
+    return;
+  }
+  g_fd = platform::move_fd(g_fd, old_fd);
+  s->start_ms = platform::now_ms();
+}
+
+int stats_fd() { return g_fd; }
+
+}  // namespace ringpool::pool

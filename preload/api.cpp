@@ -1,0 +1,109 @@
+// The extension API (include/ringpool.h) and the exit summary.
+#include "../include/ringpool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../pool/errors.hpp"
+#include "../pool/stats.hpp"
+#include "preload.hpp"
+
+namespace pool = ringpool::pool;
+namespace platform = ringpool::platform;
+
+namespace {
+
+// 16 KiB of text covers the summary and every class row.
+constexpr size_t k_text = 16384;
+
+void take_snapshot(pool::Snapshot* s) {
+  pool::snapshot_from(pool::stats_region(), pool::shared_stats_bytes(pool::stats_region()->slots),
+                      platform::now_ms(), s);
+  s->resident = platform::resident_bytes();
+}
+
+void print_to(int fd) {
+  pool::Snapshot s;
+  take_snapshot(&s);
+  char buf[k_text];
+  size_t n = pool::format_text(s, true, buf, sizeof buf);
+  if (n >= sizeof buf) n = sizeof buf - 1;
+  while (n > 0) {
+    ssize_t w = write(fd, buf, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    n -= (size_t)w;
+  }
+}
+
+// RINGPOOL_STATS_FILE=path, with %p replaced by the pid.
+int open_stats_file(const char* pattern) {
+  char path[4096];
+  size_t n = 0;
+  for (const char* p = pattern; *p && n < sizeof path - 24; p++) {
+    if (p[0] == '%' && p[1] == 'p') {
+      char num[24];
+      for (const char* d = pool::format_dec(num, (unsigned long long)getpid()); *d; d++) path[n++] = *d;
+      p++;
+    } else {
+      path[n++] = *p;
+    }
+  }
+  path[n] = 0;
+  return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+__attribute__((destructor)) void ringpool_exit_summary() {
+  platform::KeepErrno keep;
+  if (!pool::options().stats && platform::env("RINGPOOL_STATS_FILE") == nullptr) return;
+  const char* file = platform::env("RINGPOOL_STATS_FILE");
+  if (file && *file) {
+    int fd = open_stats_file(file);
+    if (fd >= 0) {
+      print_to(fd);
+      close(fd);
+      return;
+    }
+    platform::write_err("ringpool: cannot open RINGPOOL_STATS_FILE; printing to stderr\n");
+  }
+  print_to(2);
+}
+
+}  // namespace
+
+RINGPOOL_EXPORT const char* ringpool_version(void) { return RINGPOOL_VERSION; }
+
+RINGPOOL_EXPORT int ringpool_stats_get(struct ringpool_stats* out) {
+  if (out == nullptr || out->size < RINGPOOL_STATS_SIZE_V1) return EINVAL;
+  pool::Snapshot s;
+  take_snapshot(&s);
+  struct ringpool_stats r;
+  memset(&r, 0, sizeof r);
+  r.live_bytes = s.live_bytes;
+  r.live_blocks = s.live_blocks;
+  r.page_bytes = s.page_bytes;
+  r.free_in_pages = s.cached_bytes;
+  r.mapped = s.mapped;
+  r.resident = s.resident;
+  r.dirty = s.dirty;
+  r.released = s.released;
+  r.large_count = s.large_count;
+  r.large_bytes = s.large_bytes;
+  r.huge_count = s.huge_count;
+  r.huge_bytes = s.huge_bytes;
+  r.foreign_frees = s.global.foreign_frees;
+  r.threads_active = s.threads_active;
+  r.threads_exited = s.threads_exited;
+  size_t n = out->size < sizeof r ? out->size : sizeof r;
+  r.size = n;
+  memcpy(out, &r, n);
+  if (out->size > sizeof r) memset(reinterpret_cast<char*>(out) + sizeof r, 0, out->size - sizeof r);
+  out->size = n;
+  return 0;
+}
+
+RINGPOOL_EXPORT void ringpool_stats_print(int fd) { print_to(fd); }
+
+RINGPOOL_EXPORT int ringpool_trim(void) { return pool::trim() ? 1 : 0; }

@@ -1,0 +1,44 @@
+#!/bin/sh
+# The version is written once, in VERSION; every copy agrees with it.
+#
+# usage: tests/check-version.sh [SRCDIR]   (default: this script's tree)
+# Copies checked: the RINGPOOL_VERSION_* macros of include/ringpool.h and the
+# #defines shown in ringpool(3) (`make update-version` rewrites both), and
+# the upstream part of debian/changelog's top entry (`dch -v VERSION-1`).
+# Exits 0 when all agree, 1 otherwise.
+set -u
+top=$(cd "${1:-$(dirname "$0")/..}" && pwd)
+cd "$top" || exit 2
+v=$(cat VERSION)
+major=${v%%.*} rest=${v#*.}
+minor=${rest%%.*} patch=${rest#*.}
+failed=0
+ok() { echo "ok - $1"; }
+bad() { echo "not ok - $1"; failed=1; }
+
+case $v in
+  *[!0-9.]* | *..* | .* | *. ) bad "VERSION '$v' is not MAJOR.MINOR.PATCH" ;;
+  *.*.*.*) bad "VERSION '$v' is not MAJOR.MINOR.PATCH" ;;
+  *.*.*) ok "VERSION is $v" ;;
+  *) bad "VERSION '$v' is not MAJOR.MINOR.PATCH" ;;
+esac
+
+# macro FILE NAME: the value of "#define NAME value" in FILE (mdoc .Fd too).
+macro() { sed -n "s/^\(\.Fd \)\{0,1\}#define $2 \(.*\)\$/\2/p" "$1" | head -1; }
+for f in include/ringpool.h man/ringpool.3; do
+  got="$(macro $f RINGPOOL_VERSION_MAJOR).$(macro $f RINGPOOL_VERSION_MINOR).$(macro $f RINGPOOL_VERSION_PATCH)"
+  str=$(macro $f RINGPOOL_VERSION_STRING | sed 's/\\(dq/"/g')
+  if [ "$got" = "$major.$minor.$patch" ] && [ "$str" = "\"$v\"" ]; then
+    ok "$f says $v"
+  else
+    bad "$f says $got and $str, VERSION says $v (run: make update-version)"
+  fi
+done
+
+if [ -f debian/changelog ]; then
+  deb=$(sed -n '1s/^ringpool (\([^)]*\)).*/\1/p' debian/changelog)
+  up=${deb%-*}
+  if [ "$up" = "$v" ]; then ok "debian/changelog's top entry is $deb"
+  else bad "debian/changelog's top entry is $deb, VERSION says $v (run: dch -v $v-1)"; fi
+fi
+exit $failed

@@ -1,0 +1,316 @@
+// ringpool stat / ringpool top: read the live statistics of processes that
+// run with the library, from outside (see pool/stats.hpp for the channel).
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "../pool/stats.hpp"
+#include "tool.hpp"
+
+namespace ringpool::tool {
+
+namespace {
+
+constexpr const char* k_channel_name = "/memfd:ringpool-stats (deleted)";
+
+uint64_t monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+std::string read_small(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "re");
+  if (!f) return "";
+  char buf[4096];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  return std::string(buf, n);
+}
+
+std::string comm_of(int pid) {
+  std::string c = read_small("/proc/" + std::to_string(pid) + "/comm");
+  while (!c.empty() && (c.back() == '\n')) c.pop_back();
+  return c;
+}
+
+uint64_t resident_of(int pid) {
+  std::string s = read_small("/proc/" + std::to_string(pid) + "/statm");
+  unsigned long long size = 0, res = 0;
+  if (sscanf(s.c_str(), "%llu %llu", &size, &res) != 2) return 0;
+  return res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+// A copy of another process's stats region.
+struct Region {
+  std::vector<char> bytes;
+};
+
+enum class Found { ok, no_process, no_permission, no_library, no_channel };
+
+// Read the region: through /proc/PID/fd (only the process's user may open
+// it), else through /proc/PID/mem at the mapping's address.
+Found read_region(int pid, Region* out) {
+  std::string base = "/proc/" + std::to_string(pid);
+  struct stat st;
+  if (stat(base.c_str(), &st) != 0) return Found::no_process;
+  DIR* d = opendir((base + "/fd").c_str());
+  if (d == nullptr) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_process;
+  std::string channel;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[256];
+    std::string p = base + "/fd/" + e->d_name;
+    ssize_t n = readlink(p.c_str(), link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = 0;
+    if (strcmp(link, k_channel_name) == 0) {
+      channel = p;
+      break;
+    }
+  }
+  closedir(d);
+  if (!channel.empty()) {
+    int fd = open(channel.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP) fd = open(channel.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      struct stat fst;
+      // Never trust a file owned by someone else.
+      if (fstat(fd, &fst) == 0 && fst.st_uid == st.st_uid && fst.st_size >= (off_t)sizeof(pool::SharedStats) &&
+          fst.st_size <= (off_t)(256u << 20)) {
+        void* m = mmap(nullptr, (size_t)fst.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) {
+          out->bytes.assign(static_cast<char*>(m), static_cast<char*>(m) + fst.st_size);
+          munmap(m, (size_t)fst.st_size);
+          close(fd);
+          return Found::ok;
+        }
+      }
+      close(fd);
+    } else if (errno == EACCES || errno == EPERM) {
+      return Found::no_permission;
+    }
+  }
+  // The program may have closed the descriptor (daemons close all fds);
+  // the mapping is still there.
+  std::string maps = read_small(base + "/maps");
+  FILE* f = fopen((base + "/maps").c_str(), "re");
+  bool has_lib = false;
+  unsigned long long lo = 0, hi = 0;
+  if (f) {
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+      if (strstr(line, "libringpool")) has_lib = true;
+      if (strstr(line, "/memfd:ringpool-stats") && lo == 0) sscanf(line, "%llx-%llx", &lo, &hi);
+    }
+    fclose(f);
+  } else if (errno == EACCES || errno == EPERM) {
+    return Found::no_permission;
+  }
+  if (!has_lib) return Found::no_library;
+  if (lo == 0 || hi <= lo || hi - lo > (256u << 20)) return Found::no_channel;
+  int fd = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_channel;
+  out->bytes.resize(hi - lo);
+  ssize_t n = pread(fd, out->bytes.data(), hi - lo, (off_t)lo);
+  close(fd);
+  if (n != (ssize_t)(hi - lo)) return Found::no_channel;
+  return Found::ok;
+}
+
+bool snapshot_of(const Region& r, int pid, pool::Snapshot* s) {
+  if (!pool::snapshot_from(reinterpret_cast<const pool::SharedStats*>(r.bytes.data()), r.bytes.size(),
+                           monotonic_ms(), s))
+    return false;
+  s->resident = resident_of(pid);
+  return true;
+}
+
+int report(int pid, Found f) {
+  std::string name = comm_of(pid);
+  std::string who = "process " + std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
+  switch (f) {
+    case Found::no_process:
+      fprintf(stderr, "ringpool stat: no process %d\n", pid);
+      break;
+    case Found::no_permission:
+      fprintf(stderr, "ringpool stat: %s: permission denied (it belongs to another user)\n", who.c_str());
+      break;
+    case Found::no_library:
+      fprintf(stderr, "ringpool stat: %s does not run with libringpool\n", who.c_str());
+      break;
+    case Found::no_channel:
+      fprintf(stderr, "ringpool stat: %s runs libringpool but has no readable stats channel\n", who.c_str());
+      break;
+    case Found::ok:
+      return 0;
+  }
+  return 1;
+}
+
+bool parse_pid(const char* s, int* pid) {
+  char* end;
+  long v = strtol(s, &end, 10);
+  if (*s == 0 || *end != 0 || v <= 0 || v > 0x7fffffff) return false;
+  *pid = (int)v;
+  return true;
+}
+
+bool parse_seconds(const char* s, double* out) {
+  char* end;
+  double v = strtod(s, &end);
+  if (*s == 0 || *end != 0 || !(v > 0) || v > 86400) return false;
+  *out = v;
+  return true;
+}
+
+volatile sig_atomic_t g_stop;
+
+void sleep_seconds(double s) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+  nanosleep(&ts, nullptr);
+}
+
+std::string human(uint64_t v) {
+  const char* units[] = {"B", "K", "M", "G", "T"};
+  double d = (double)v;
+  int u = 0;
+  while (d >= 1024 && u < 4) {
+    d /= 1024;
+    u++;
+  }
+  char b[32];
+  snprintf(b, sizeof b, u ? "%.1f%s" : "%.0f%s", d, units[u]);
+  return b;
+}
+
+}  // namespace
+
+int cmd_stat(int argc, char** argv) {
+  bool json = false;
+  double watch = 0;
+  int pid = 0;
+  for (int i = 0; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--watch") {
+      if (i + 1 >= argc || !parse_seconds(argv[i + 1], &watch)) {
+        fprintf(stderr, "ringpool stat: --watch needs a number of seconds\n");
+        return 2;
+      }
+      i++;
+    } else if (a.size() > 1 && a[0] == '-') {
+      fprintf(stderr, "ringpool stat: unknown option '%s'\n", a.c_str());
+      return 2;
+    } else if (pid == 0 && parse_pid(argv[i], &pid)) {
+    } else {
+      fprintf(stderr, "ringpool stat: '%s' is not a process id\n", argv[i]);
+      return 2;
+    }
+  }
+  if (pid == 0) {
+    fprintf(stderr, "usage: ringpool stat [--json] [--watch SECONDS] PID\n");
+    return 2;
+  }
+  for (int round = 0;; round++) {
+    Region r;
+    Found f = read_region(pid, &r);
+    if (f != Found::ok) {
+      if (round > 0 && f == Found::no_process) {
+        fprintf(stderr, "ringpool stat: process %d exited\n", pid);
+        return 0;
+      }
+      return report(pid, f);
+    }
+    pool::Snapshot s;
+    if (!snapshot_of(r, pid, &s)) {
+      fprintf(stderr, "ringpool stat: process %d: the stats channel is malformed or of another version\n", pid);
+      return 1;
+    }
+    std::vector<char> buf(1 << 16);
+    size_t n = json ? pool::format_json(s, buf.data(), buf.size()) : pool::format_text(s, true, buf.data(), buf.size());
+    if (n >= buf.size()) {
+      buf.resize(n + 1);
+      json ? pool::format_json(s, buf.data(), buf.size()) : pool::format_text(s, true, buf.data(), buf.size());
+    }
+    if (watch > 0 && !json && isatty(1)) fputs("\033[H\033[2J", stdout);
+    if (watch > 0 && !json && round > 0 && !isatty(1)) fputs("\n", stdout);
+    fputs(buf.data(), stdout);
+    fflush(stdout);
+    if (watch <= 0) return 0;
+    sleep_seconds(watch);
+  }
+}
+
+int cmd_top(int argc, char** argv) {
+  bool once = false;
+  double interval = 2;
+  for (int i = 0; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--once") {
+      once = true;
+    } else if (a == "--interval") {
+      if (i + 1 >= argc || !parse_seconds(argv[i + 1], &interval)) {
+        fprintf(stderr, "ringpool top: --interval needs a number of seconds\n");
+        return 2;
+      }
+      i++;
+    } else {
+      fprintf(stderr, "ringpool top: unknown argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!isatty(1)) once = true;
+  for (;;) {
+    struct Row {
+      int pid;
+      std::string comm;
+      pool::Snapshot s;
+    };
+    std::vector<Row> rows;
+    DIR* d = opendir("/proc");
+    if (d == nullptr) {
+      perror("ringpool top: /proc");
+      return 1;
+    }
+    while (struct dirent* e = readdir(d)) {
+      int pid;
+      if (!parse_pid(e->d_name, &pid)) continue;
+      Region r;
+      if (read_region(pid, &r) != Found::ok) continue;
+      Row row{pid, comm_of(pid), {}};
+      if (snapshot_of(r, pid, &row.s)) rows.push_back(row);
+    }
+    closedir(d);
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s.resident > b.s.resident; });
+    if (!once) fputs("\033[H\033[2J", stdout);
+    printf("%8s  %-16s %10s %10s %10s %8s\n", "PID", "COMMAND", "LIVE", "RESIDENT", "OVERHEAD", "THREADS");
+    for (const Row& r : rows) {
+      uint64_t overhead = r.s.page_bytes + r.s.huge_bytes > r.s.live_bytes ? r.s.page_bytes + r.s.huge_bytes - r.s.live_bytes : 0;
+      printf("%8d  %-16.16s %10s %10s %10s %8llu\n", r.pid, r.comm.c_str(), human(r.s.live_bytes).c_str(),
+             human(r.s.resident).c_str(), human(overhead).c_str(), (unsigned long long)r.s.threads_active);
+    }
+    if (rows.empty()) printf("(no process of yours runs with libringpool)\n");
+    fflush(stdout);
+    if (once) return 0;
+    sleep_seconds(interval);
+  }
+}
+
+}  // namespace ringpool::tool
