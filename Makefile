@@ -61,7 +61,7 @@ UNIT_SRC := $(wildcard tests/unit/*.cpp)
 UNIT_OBJ := $(UNIT_SRC:%.cpp=$(OBJ)/%.o)
 UNIT_BIN := $(BUILD)/tests/unit
 
-.PHONY: all check check-unit check-symbols check-stats clean demo install uninstall
+.PHONY: all check check-unit check-symbols check-stats check-hostile clean demo install uninstall
 all: $(LIB) $(LIB_DEV) $(CLI)
 
 $(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS)
@@ -124,7 +124,21 @@ check-symbols: $(LIB)
 check-stats: all $(BUILD)/tests/stats_target
 	tests/check-stats.sh $(CLI) $(LIB) $(BUILD)/tests/stats_target
 
-check: all check-symbols check-unit check-preload check-stats
+HOSTILE_BIN := $(BUILD)/tests/hostile
+HOSTILE_PROGS := $(HOSTILE_BIN)/deepbind $(HOSTILE_BIN)/usebefore $(HOSTILE_BIN)/badfree $(HOSTILE_BIN)/seccomp
+HOSTILE_LIBS := $(HOSTILE_BIN)/libdeep.so $(HOSTILE_BIN)/libearly.so
+HOSTILE_CFLAGS := -O2 -g -pthread -fno-builtin-malloc -fno-builtin-free -fno-builtin-realloc
+$(HOSTILE_BIN)/lib%.so: tests/hostile/%.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(HOSTILE_CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(HOSTILE_BIN)/%: tests/hostile/%.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(HOSTILE_CFLAGS) -o $@ $< -ldl
+
+check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
+	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)
+
+check: all check-symbols check-unit check-preload check-stats check-hostile
 	@echo "make check: all suites passed"
 
 demo:

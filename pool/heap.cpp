@@ -529,9 +529,7 @@ void free_local_slow(Page* pg) {
 void free_other(Page* pg, void* p) {
   switch (pg->kind) {
     case k_kind_small: {
-      char* start = page_start(segment_of(pg), pg);
-      size_t off = (size_t)(static_cast<char*>(p) - start);
-      if (off % pg->block_size != 0) report_bad_pointer("free(): invalid pointer (inside a block)", p);
+      if (!block_start(pg, p)) report_inside_block(p);
       Block* b = static_cast<Block*>(p);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
@@ -549,8 +547,10 @@ void free_other(Page* pg, void* p) {
   }
 }
 
-void report_double_free(void* p) {
-  report_bad_pointer("free(): double free detected", p);
+void report_double_free(void* p) { report_bad_pointer("free(): double free detected", p); }
+
+void report_inside_block(void* p) {
+  report_bad_pointer("free(): invalid pointer (inside a block, not its start)", p);
 }
 
 void thread_done() {

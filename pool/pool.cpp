@@ -31,8 +31,7 @@ Kind classify(const void* p, size_t* usable, Page** page) {
       *page = pg;
       char* start = page_start(s, pg);
       if (pg->kind == k_kind_small) {
-        if ((size_t)(static_cast<const char*>(p) - start) % pg->block_size != 0)
-          report_bad_pointer("invalid pointer (inside a block)", p);
+        if (!block_start(pg, p)) report_bad_pointer("invalid pointer (inside a block)", p);
         if (static_cast<const Block*>(p)->canary == (g_cookie ^ a))
           report_bad_pointer("invalid pointer (a freed block)", p);
         *usable = pg->block_size;

@@ -21,6 +21,10 @@
 #define RINGPOOL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RINGPOOL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+// Everything declared here is internal to the library: hidden visibility
+// lets the compiler address globals directly rather than through the GOT.
+#pragma GCC visibility push(hidden)
+
 namespace ringpool::pool {
 
 extern uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
@@ -41,7 +45,14 @@ void* alloc_slow(size_t n, bool zero);
 void free_local_slow(Page* pg);
 void free_other(Page* pg, void* p);
 void free_not_segment(void* p);
-[[noreturn]] void report_double_free(void* p);
+// These never return; they are not declared [[noreturn]] so that the fast
+// path can jump to them without aligning its stack first.
+void report_double_free(void* p);
+void report_inside_block(void* p);
+inline bool block_start(const Page* pg, const void* p) {
+  uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
+  return off * pg->div_magic < pg->div_magic;
+}
 
 // ---- the malloc family, glibc's semantics --------------------------------
 void* calloc(size_t n, size_t size);
@@ -113,8 +124,9 @@ inline void free(void* p) {
     Heap* h = t_heap;
     if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == h)) {
       Block* b = static_cast<Block*>(p);
+      if (RINGPOOL_UNLIKELY(!block_start(pg, p))) return report_inside_block(p);
       uintptr_t canary = g_cookie ^ a;
-      if (RINGPOOL_UNLIKELY(b->canary == canary)) report_double_free(p);
+      if (RINGPOOL_UNLIKELY(b->canary == canary)) return report_double_free(p);
       b->canary = canary;
       b->next = pg->local_free;
       pg->local_free = b;
@@ -133,3 +145,5 @@ inline void free(void* p) {
 }
 
 }  // namespace ringpool::pool
+
+#pragma GCC visibility pop

@@ -366,6 +366,8 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
   }
   pg->cls = (uint8_t)cls;
   pg->block_size = k_classes.size[cls];
+  pg->start32 = (uint32_t)reinterpret_cast<uintptr_t>(page_start(segment_of(pg), pg));
+  pg->div_magic = UINT64_MAX / pg->block_size + 1;
   pg->reserved = k_classes.blocks[cls];
   pg->capacity = 0;
   pg->used = 0;

@@ -71,6 +71,11 @@ struct Page {
   uint8_t cls;
   std::atomic<Heap*> heap;  // owner (small pages); written by the owner or a merge
   std::atomic<uintptr_t> xfree;  // any thread: remote frees | k_page_full
+  // Is p a block start? (uint32)(p - start32) % block_size == 0, tested
+  // without a division: n % d == 0  <=>  n * div_magic <= div_magic - 1
+  // (mod 2^64), with div_magic = 2^64 / d + 1 (Lemire et al., 2019).
+  uint32_t start32;     // low 32 bits of the page's first byte
+  uint64_t div_magic;
   // Owner thread only.
   uint32_t block_size;
   uint16_t capacity;  // blocks carved so far

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Hostile programs under the preloaded library: deep binding, early
+# allocation, threads before init, bad frees, seccomp, a program that brings
+# its own allocator (redis-server with jemalloc), and dlopen of the library.
+set -u
+lib=$(readlink -f "$1")
+bin=$(readlink -f "$2")
+pass=0
+fail=0
+skip=0
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+notok() { echo "not ok - $1"; fail=$((fail + 1)); }
+skipped() { echo "skip - $1"; skip=$((skip + 1)); }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+out=$(LD_PRELOAD=$lib timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1)
+[ "$out" = "deepbind ok" ] && ok "pointers cross both ways with a RTLD_DEEPBIND library" || notok "deepbind: $out"
+out=$(RINGPOOL_VERBOSE=1 LD_PRELOAD=$lib timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1 >/dev/null)
+echo "$out" | grep -q "cleared RTLD_DEEPBIND" && ok "RINGPOOL_VERBOSE=1 says RTLD_DEEPBIND was cleared" || notok "no verbose line for RTLD_DEEPBIND: $out"
+out=$(timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1)
+[ "$out" = "deepbind ok" ] && ok "the deepbind test passes on glibc alone" || notok "deepbind on glibc: $out"
+
+out=$(LD_PRELOAD="$bin/libearly.so $lib" timeout 60 python3 -c 'print("early ok")' 2>&1)
+[ "$out" = "early ok" ] && ok "a library listed before ringpool allocates and calls dlerror in its constructor" || notok "early: $out"
+out=$(LD_PRELOAD="$lib $bin/libearly.so" timeout 60 python3 -c 'print("early ok")' 2>&1)
+[ "$out" = "early ok" ] && ok "the same, listed after ringpool" || notok "early after: $out"
+
+out=$(LD_PRELOAD=$lib timeout 60 "$bin/usebefore" 2>&1)
+[ "$out" = "threads ok" ] && ok "threads whose first call is malloc" || notok "usebefore: $out"
+
+for case in "double:free(): double free detected" "inside:invalid pointer" \
+            "realloc-freed:freed block" "double-large:double free"; do
+  what=${case%%:*}
+  msg=${case#*:}
+  LD_PRELOAD=$lib timeout 30 "$bin/badfree" "$what" > "$tmp/out" 2> "$tmp/err"
+  rc=$?
+  if [ $rc -eq 134 ] && grep -q "ringpool: .*$msg.*: 0x[0-9a-f]" "$tmp/err" && ! grep -q "not caught" "$tmp/out"; then
+    ok "bad free ($what) aborts with '$msg' and the address"
+  else
+    notok "bad free ($what): rc=$rc, stderr: $(cat "$tmp/err")"
+  fi
+done
+
+LD_PRELOAD=$lib timeout 60 "$bin/seccomp" > "$tmp/out" 2>&1
+rc=$?
+if [ $rc -eq 77 ]; then skipped "seccomp (no seccomp here)"
+elif [ $rc -eq 0 ] && grep -q "seccomp ok" "$tmp/out"; then ok "allocating under a seccomp filter that allows only glibc malloc's system calls"
+else notok "seccomp: rc=$rc $(cat "$tmp/out")"; fi
+
+out=$(timeout 30 env RINGPOOL_HARDEN=yes RINGPOOL_PURGE_DELAY=-1 LD_PRELOAD=$lib true 2>&1)
+n=$(echo "$out" | grep -c "ringpool: warning: ignoring")
+[ "$n" -eq 2 ] && ok "bad option values get one warning each" || notok "bad options: $out"
+
+# The library opened with dlopen instead of preloaded.
+cat > "$tmp/dl.c" <<'C'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int c, char** v) {
+  void* h = dlopen(v[1], RTLD_NOW);
+  if (!h) { printf("refused: %s\n", dlerror()); return 0; }
+  const char* (*ver)(void) = (const char* (*)(void))dlsym(h, "ringpool_version");
+  printf("loaded %s\n", ver ? ver() : "?");
+  return 0;
+}
+C
+if cc -o "$tmp/dl" "$tmp/dl.c" -ldl 2>/dev/null; then
+  out=$(timeout 30 "$tmp/dl" "$(readlink -f "$lib")" 2>&1)
+  case "$out" in
+    refused:*"static TLS"*|loaded*) ok "dlopen of the library fails cleanly or loads without taking over ($out)";;
+    *) notok "dlopen of the library: $out";;
+  esac
+fi
+
+if command -v redis-server > /dev/null && command -v redis-benchmark > /dev/null; then
+  port=$((20000 + $$ % 20000))
+  LD_PRELOAD=$lib timeout 120 redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no > "$tmp/redis.log" 2>&1 &
+  rpid=$!
+  for i in $(seq 50); do redis-cli -p $port ping > /dev/null 2>&1 && break; sleep 0.1; done
+  redis-benchmark -p $port -n 20000 -q -t set,get,lpush,lpop,incr,hset > "$tmp/bench" 2>&1
+  brc=$?
+  redis-cli -p $port set key value > /dev/null
+  got=$(redis-cli -p $port get key)
+  maps=$(grep -c libringpool /proc/$rpid/maps 2>/dev/null || echo 0)
+  redis-cli -p $port shutdown nosave > /dev/null 2>&1
+  wait $rpid 2>/dev/null
+  if [ $brc -eq 0 ] && [ "$got" = value ] && [ "$maps" -gt 0 ] && [ "$(grep -c 'requests per second' "$tmp/bench")" -ge 6 ]; then
+    ok "redis-server (which links jemalloc) under ringpool answers redis-benchmark"
+  else
+    notok "redis: rc=$brc got=$got maps=$maps $(tail -3 "$tmp/redis.log")"
+  fi
+else
+  skipped "redis-server (not installed)"
+fi
+
+echo "hostile: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
