@@ -29,6 +29,8 @@ HeapCounters g_empty_counters;  // never counted into: the empty heap never allo
 }  // namespace
 
 constinit Heap g_empty_heap{&g_empty_page, &g_empty_counters};
+bool g_harden;
+uintptr_t g_list_key;
 uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
@@ -42,6 +44,14 @@ Heap* g_free_heaps;   // no pages: ready for a new thread
 std::atomic<size_t> g_idle_count;
 
 __thread bool t_in_init __attribute__((tls_model("initial-exec")));
+// With RINGPOOL_HARDEN the thread's heap lives here and t_heap stays the
+// empty heap, so that both fast paths always fall through to the checks.
+__thread Heap* t_harden_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+
+Heap* current_heap() { return RINGPOOL_UNLIKELY(g_harden) ? t_harden_heap : t_heap; }
+void set_current_heap(Heap* h) {
+  if (g_harden) t_harden_heap = h; else t_heap = h;
+}
 pthread_key_t g_key;
 bool g_key_ok;
 
@@ -123,11 +133,11 @@ bool collect_remote(Page* pg) {
   if (list == nullptr) return false;
   uint32_t n = 1;
   Block* tail = list;
-  while (tail->next) {
-    tail = tail->next;
+  while (Block* next = list_enc(tail->next)) {
+    tail = next;
     n++;
   }
-  tail->next = pg->free;
+  tail->next = list_enc(pg->free);
   pg->free = list;
   pg->used -= n;
   return true;
@@ -144,10 +154,12 @@ void extend(Page* pg) {
   Block* b = first;
   for (uint32_t i = 1; i < n; i++) {
     Block* next = reinterpret_cast<Block*>(reinterpret_cast<char*>(b) + size);
-    b->next = next;
+    b->next = list_enc(next);
+    if (g_harden) b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     b = next;
   }
-  b->next = pg->free;
+  b->next = list_enc(pg->free);
+  if (g_harden) b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   pg->free = first;
   pg->capacity = (uint16_t)(pg->capacity + n);
 }
@@ -251,7 +263,7 @@ void free_remote_full(Page* pg, Block* b) {
     uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
     for (;;) {
       bool was_full = (x & k_page_full) != 0;
-      b->next = reinterpret_cast<Block*>(x & ~k_page_full);
+      b->next = list_enc(reinterpret_cast<Block*>(x & ~k_page_full));
       if (pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(b), std::memory_order_release,
                                           std::memory_order_relaxed)) {
         if (was_full) {
@@ -273,7 +285,7 @@ void free_remote(Page* pg, Block* b) {
       free_remote_full(pg, b);
       return;
     }
-    b->next = reinterpret_cast<Block*>(x);
+    b->next = list_enc(reinterpret_cast<Block*>(x));
   } while (!pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(b), std::memory_order_release,
                                             std::memory_order_relaxed));
 }
@@ -338,7 +350,7 @@ void heap_collect(Heap* h) {
 // The thread of h is gone: keep its pages for whoever comes next.
 void heap_abandon(Heap* h) {
   heap_collect(h);
-  if (t_heap == h) t_heap = &g_empty_heap;
+  if (current_heap() == h) set_current_heap(&g_empty_heap);
   LockGuard g(g_lock);
   h->state = k_heap_idle;
   if (heap_has_pages(h)) {
@@ -409,13 +421,48 @@ Heap* thread_init() {
     // Another thread is initialising: wait, so that our heap gets its key.
     while (!t_in_init && g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
   }
-  Heap* h = t_heap;
+  Heap* h = current_heap();
   if (h != &g_empty_heap) return h;  // set up by a nested call during init
   h = heap_acquire();
   if (h == nullptr) return nullptr;
-  t_heap = h;
+  set_current_heap(h);
   if (g_key_ok) pthread_setspecific(g_key, h);
   return h;
+}
+
+// ---- RINGPOOL_HARDEN ---------------------------------------------------------
+
+uint32_t block_index(const Page* pg, const Block* b) {
+  return (uint32_t)(((uint32_t)reinterpret_cast<uintptr_t>(b) - pg->start32) / pg->block_size);
+}
+
+// A block leaves a free list: it must still carry its free canary (else the
+// program wrote to it after freeing it) and must not be marked allocated.
+void harden_on_alloc(Page* pg, Block* b) {
+  if (!block_start(pg, b) || b->canary != (g_cookie ^ reinterpret_cast<uintptr_t>(b)))
+    report_bad_pointer("heap corruption: a free block was overwritten (use after free?)", b);
+  uint32_t i = block_index(pg, b);
+  uint64_t old = __atomic_fetch_or(&pg->hbits[i / 64], uint64_t{1} << (i % 64), __ATOMIC_RELAXED);
+  if (old & (uint64_t{1} << (i % 64))) report_bad_pointer("heap corruption: a free list holds a live block", b);
+}
+
+// Every double free is caught by the bitmap, whatever the block holds.
+void harden_free(Page* pg, Block* b) {
+  uint32_t i = block_index(pg, b);
+  uint64_t bit = uint64_t{1} << (i % 64);
+  uint64_t old = __atomic_fetch_and(&pg->hbits[i / 64], ~bit, __ATOMIC_RELAXED);
+  if (!(old & bit)) report_double_free(b);
+  b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+  Heap* h = t_harden_heap;
+  if (pg->heap.load(std::memory_order_relaxed) == h) {
+    b->next = list_enc(pg->local_free);
+    pg->local_free = b;
+    h->counters->frees[pg->cls]++;
+    if ((int32_t)--pg->used <= 0) free_local_slow(pg);
+    return;
+  }
+  stat_inc(stats_region()->remote_frees[pg->cls]);
+  free_remote(pg, b);
 }
 
 void* alloc_small_slow(Heap* h, unsigned c) {
@@ -426,7 +473,8 @@ void* alloc_small_slow(Heap* h, unsigned c) {
     while (pg != &g_empty_page) {
       if (refill(pg)) {
         Block* b = pg->free;
-        pg->free = b->next;
+        pg->free = list_enc(b->next);
+        if (RINGPOOL_UNLIKELY(g_harden)) harden_on_alloc(pg, b);
         pg->used++;
         b->canary = 0;
 #ifndef RINGPOOL_NO_STATS
@@ -468,7 +516,7 @@ void fork_child() {
   stats_fork_child();
   for (Heap* h = g_all_heaps; h; h = h->next_all) {
     h->lock.reset();
-    if (h != t_heap && h->state == k_heap_active) h->state = k_heap_orphan;
+    if (h != current_heap() && h->state == k_heap_active) h->state = k_heap_orphan;
   }
 }
 
@@ -483,6 +531,11 @@ void init() {
   options_init();
   stats_init();
   g_cookie = platform::random_word() | 1;
+  if (options().harden) {
+    g_list_key = platform::random_word() | 1;
+    g_harden = true;  // before any heap exists: init runs ahead of heap_acquire
+    verbose_msg("hardened mode: encoded free lists, exact double-free checks, guard pages");
+  }
   g_key_ok = pthread_key_create(&g_key, on_thread_exit) == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   t_in_init = false;
@@ -491,7 +544,7 @@ void init() {
 
 void* alloc_slow(size_t n, bool zero) {
   if (n <= k_small_max) {
-    Heap* h = t_heap;
+    Heap* h = current_heap();
     if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
       h = thread_init();
       if (h == nullptr) {
@@ -521,7 +574,7 @@ void* alloc_slow(size_t n, bool zero) {
 // The page became empty (not being the head page, which the pin keeps),
 // or it is in the full list and has room again.
 void free_local_slow(Page* pg) {
-  Heap* h = t_heap;
+  Heap* h = current_heap();
   if (page_in_full(pg)) unfull(h, pg);
   if (page_used(pg) == 0 && !pg->head) release_page(h, pg);
 }
@@ -531,6 +584,7 @@ void free_other(Page* pg, void* p) {
     case k_kind_small: {
       if (!block_start(pg, p)) report_inside_block(p);
       Block* b = static_cast<Block*>(p);
+      if (RINGPOOL_UNLIKELY(g_harden)) return harden_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
       b->canary = canary;
@@ -554,14 +608,14 @@ void report_inside_block(void* p) {
 }
 
 void thread_done() {
-  Heap* h = t_heap;
+  Heap* h = current_heap();
   if (h == &g_empty_heap) return;
   if (g_key_ok) pthread_setspecific(g_key, nullptr);
   heap_abandon(h);
 }
 
 void thread_collect() {
-  Heap* h = t_heap;
+  Heap* h = current_heap();
   if (h != &g_empty_heap) heap_collect(h);
 }
 

@@ -65,9 +65,9 @@ void* remap(void* p, size_t old_size, size_t new_size, bool may_move) {
   return q == MAP_FAILED ? nullptr : q;
 }
 
-int protect_none(void* p, size_t size) {
+int protect(void* p, size_t size, bool read_write) {
   KeepErrno keep;
-  return mprotect(p, size, PROT_NONE) == 0 ? 0 : errno;
+  return mprotect(p, size, read_write ? PROT_READ | PROT_WRITE : PROT_NONE) == 0 ? 0 : errno;
 }
 
 uint64_t random_word() {

@@ -40,8 +40,8 @@ int decommit(void* p, size_t size);
 // Grow or shrink a mapping, possibly moving it. Returns the new address or
 // nullptr (the old mapping is then untouched).
 void* remap(void* p, size_t old_size, size_t new_size, bool may_move);
-// Protect a range against all access (guard pages). Returns 0 or an errno.
-int protect_none(void* p, size_t size);
+// Make a range inaccessible (a guard) or read-write again. 0 or an errno.
+int protect(void* p, size_t size, bool read_write);
 
 // 64 random bits: getrandom(2) if the kernel (or a seccomp filter) allows
 // it, else a mix of ASLR addresses and the clock. Never fails.

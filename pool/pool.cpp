@@ -74,11 +74,11 @@ void* alloc_aligned(size_t align, size_t n) {
   }
   ensure_init();
   void* p;
-  if (rounded <= k_large_max && align <= k_large_max) {
-    p = large_alloc(rounded, align, false);
-  } else {
-    p = huge_alloc(rounded, align, false);
-  }
+  p = nullptr;
+  // A span aligned to 2 MiB may not fit a segment (unit 0 is the header):
+  // then the block is mapped on its own.
+  if (rounded <= k_large_max && align <= k_large_max) p = large_alloc(rounded, align, false);
+  if (p == nullptr) p = huge_alloc(rounded, align, false);
   if (p == nullptr) errno = ENOMEM;
   return p;
 }

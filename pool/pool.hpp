@@ -30,6 +30,12 @@ namespace ringpool::pool {
 extern uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
 extern Heap g_empty_heap;
 extern uintptr_t g_cookie;  // per-process secret (init), never 0
+// RINGPOOL_HARDEN=1: every operation takes the slow path, where free lists
+// are encoded with g_list_key and a per-page bitmap catches every double
+// free. Otherwise g_list_key is 0 and encoding is the identity.
+extern bool g_harden;
+extern uintptr_t g_list_key;
+inline Block* list_enc(Block* p) { return reinterpret_cast<Block*>(reinterpret_cast<uintptr_t>(p) ^ g_list_key); }
 extern __thread Heap* t_heap __attribute__((tls_model("initial-exec")));
 
 // Where pointers that are not ours go (set by preload/; default: leaked

@@ -375,6 +375,11 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
   pg->in_reclaimed = 0;
   pg->next = pg->prev = nullptr;
   pg->xfree.store(0, std::memory_order_relaxed);
+  if (g_harden) {
+    if (pg->hbits == nullptr) pg->hbits = static_cast<uint64_t*>(meta_alloc(4096 / 8));
+    if (pg->hbits == nullptr) return nullptr;
+    memset(pg->hbits, 0, 4096 / 8);
+  }
   pg->heap.store(h, std::memory_order_release);
   return pg;
 }
@@ -387,12 +392,13 @@ void segment_page_free(Page* pg) {
 
 void* large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + k_unit - 1) >> k_unit_shift);
+  unsigned guard = g_harden ? 1 : 0;  // a PROT_NONE unit after the block
   unsigned align_units = align > k_unit ? (unsigned)(align >> k_unit_shift) : 1;
   bool zeroed;
   Page* pg;
   {
     LockGuard g(g_lock);
-    pg = span_alloc(n, align_units, k_kind_large, &zeroed);
+    pg = span_alloc(n + guard, align_units, k_kind_large, &zeroed);
     if (pg == nullptr) return nullptr;
     g_large_bytes += (size_t)n * k_unit;
     g_large_count++;
@@ -403,11 +409,13 @@ void* large_alloc(size_t size, size_t align, bool zero) {
     pg->block_size = 0;
   }
   void* p = page_start(segment_of(pg), pg);
+  if (guard) platform::protect(static_cast<char*>(p) + (size_t)n * k_unit, k_unit, false);
   if (zero && !zeroed) memset(p, 0, size);
   return p;
 }
 
 void large_free(Page* pg) {
+  if (g_harden) platform::protect(page_start(segment_of(pg), pg) + pg->large_size, k_unit, true);
   LockGuard g(g_lock);
   g_large_bytes -= pg->large_size;
   g_large_count--;
@@ -416,6 +424,7 @@ void large_free(Page* pg) {
 }
 
 bool large_resize(Page* pg, size_t new_size) {
+  if (g_harden) return false;  // keep the guard unit where it is: copy instead
   unsigned n = (unsigned)((new_size + k_unit - 1) >> k_unit_shift);
   LockGuard g(g_lock);
   Segment* s = segment_of(pg);
@@ -451,14 +460,15 @@ bool large_resize(Page* pg, size_t new_size) {
 }
 
 void* huge_alloc(size_t size, size_t align, bool zero) {
-  size_t mapped = round_os(size);
+  size_t guard = g_harden ? platform::k_os_page : 0;  // a PROT_NONE page after
+  size_t mapped = round_os(size) + guard;
   if (mapped < size) return nullptr;
   void* base = nullptr;
   bool zeroed = true;
   {
     LockGuard g(g_lock);
     // Reuse a cached mapping that fits without wasting more than a quarter.
-    if (align <= platform::k_os_page) {
+    if (align <= platform::k_os_page && !guard) {
       for (unsigned i = g_huge_cached; i-- > 0;) {
         HugeCached& c = g_huge_cache[i];
         if (c.mapped >= mapped && c.mapped - mapped <= mapped / 4) {
@@ -492,6 +502,7 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
     g_huge_allocs++;
     g_in_use_bytes += mapped;
   }
+  if (guard) platform::protect(static_cast<char*>(base) + mapped - guard, guard, false);
   if (zero && !zeroed) memset(base, 0, size);
   return base;
 }
@@ -508,6 +519,11 @@ bool huge_free(void* p) {
   g_huge_frees++;
   g_in_use_bytes -= mapped;
   uint64_t now = platform::now_ms();
+  if (g_harden) {  // no cache: the guard page goes with the mapping
+    platform::unmap(base, mapped);
+    g_purged_bytes += mapped;
+    return true;
+  }
   if (g_huge_cached == k_huge_cache) huge_cache_drop(0);
   g_huge_cache[g_huge_cached++] = HugeCached{base, mapped, now};
   g_dirty_bytes += mapped;
@@ -519,7 +535,8 @@ size_t huge_usable(const void* p) {
   LockGuard g(g_lock);
   HugeEntry* e = huge_find(p);
   if (e == nullptr) return 0;
-  return e->mapped - (size_t)(static_cast<const char*>(e->user) - static_cast<const char*>(e->base));
+  size_t guard = g_harden ? platform::k_os_page : 0;
+  return e->mapped - guard - (size_t)(static_cast<const char*>(e->user) - static_cast<const char*>(e->base));
 }
 
 void* huge_realloc(void* p, size_t new_size) {
@@ -527,7 +544,7 @@ void* huge_realloc(void* p, size_t new_size) {
   if (mapped < new_size) return nullptr;
   LockGuard g(g_lock);
   HugeEntry* e = huge_find(p);
-  if (e == nullptr || e->base != e->user) return nullptr;  // aligned blocks: copy
+  if (e == nullptr || e->base != e->user || g_harden) return nullptr;  // copy instead
   HugeEntry copy = *e;
   if (mapped == copy.mapped) return p;
   void* q = platform::remap(copy.base, copy.mapped, mapped, true);

@@ -86,6 +86,7 @@ struct Page {
   Page* prev;
   Page* reclaim_next;  // under heap->lock
   size_t large_size;   // large pages: bytes usable
+  uint64_t* hbits;     // RINGPOOL_HARDEN: one bit per block, set while allocated
 };
 static_assert(sizeof(Page) <= 128, "a page descriptor fits 128 bytes");
 

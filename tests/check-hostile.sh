@@ -42,6 +42,26 @@ for case in "double:free(): double free detected" "inside:invalid pointer" \
   fi
 done
 
+for case in "double-scribbled:double free detected" "use-after-free:a free block was overwritten" \
+            "double:double free detected" "inside:inside a block"; do
+  what=${case%%:*}
+  msg=${case#*:}
+  RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 "$bin/badfree" "$what" > "$tmp/out" 2> "$tmp/err"
+  rc=$?
+  if [ $rc -eq 134 ] && grep -q "ringpool: .*$msg.*: 0x[0-9a-f]" "$tmp/err"; then
+    ok "RINGPOOL_HARDEN=1: $what aborts with '$msg'"
+  else
+    notok "RINGPOOL_HARDEN=1 $what: rc=$rc, stderr: $(cat "$tmp/err")"
+  fi
+done
+RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 "$bin/badfree" overflow-large > "$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 139 ] && ok "RINGPOOL_HARDEN=1: writing past a large block hits its guard page" || notok "guard page: rc=$rc"
+out=$(RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1)
+[ "$out" = "deepbind ok" ] && ok "RINGPOOL_HARDEN=1: pointers crossing a deep-bound library" || notok "harden deepbind: $out"
+out=$(RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 python3 -c 'import json; print(len(json.dumps([dict(a=i) for i in range(50000)])))' 2>&1)
+[ "$out" = 688890 ] && ok "RINGPOOL_HARDEN=1: python3 runs" || notok "harden python3: $out"
+
 LD_PRELOAD=$lib timeout 60 "$bin/seccomp" > "$tmp/out" 2>&1
 rc=$?
 if [ $rc -eq 77 ]; then skipped "seccomp (no seccomp here)"

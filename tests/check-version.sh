@@ -4,7 +4,7 @@
 # usage: tests/check-version.sh [SRCDIR]   (default: this script's tree)
 # Copies checked: the RINGPOOL_VERSION_* macros of include/ringpool.h and the
 # #defines shown in ringpool(3) (`make update-version` rewrites both), and
-# the upstream part of debian/changelog's top entry (`dch -v VERSION-1`).
+# the version of debian/changelog's top entry (a native package: `dch -v VERSION`).
 # Exits 0 when all agree, 1 otherwise.
 set -u
 top=$(cd "${1:-$(dirname "$0")/..}" && pwd)
@@ -39,6 +39,6 @@ if [ -f debian/changelog ]; then
   deb=$(sed -n '1s/^ringpool (\([^)]*\)).*/\1/p' debian/changelog)
   up=${deb%-*}
   if [ "$up" = "$v" ]; then ok "debian/changelog's top entry is $deb"
-  else bad "debian/changelog's top entry is $deb, VERSION says $v (run: dch -v $v-1)"; fi
+  else bad "debian/changelog's top entry is $deb, VERSION says $v (run: dch -v $v)"; fi
 fi
 exit $failed
