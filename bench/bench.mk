@@ -1,0 +1,75 @@
+# bench/bench.mk - benchmark workloads and the `bench` targets.
+#
+# Included from the top-level Makefile, or used alone:
+#   make -f bench/bench.mk [BUILD=build] [LIB=...] bench-quick
+# Expects BUILD (build directory) and LIB (the library under test); CC and
+# CXX come from make's defaults or the caller. Workloads link no allocator:
+# they use whatever malloc is preloaded. BENCH_ARGS passes options to
+# bench/run.py, e.g. BENCH_ARGS='--reps 5 --extra harden=$(LIB):RINGPOOL_HARDEN=1'.
+
+# Targets defined here must not become the includer's default goal.
+BENCH_SAVED_GOAL := $(.DEFAULT_GOAL)
+
+BUILD ?= build
+LIB ?= $(BUILD)/libringpool.so.1
+BENCH_OUT := $(BUILD)/bench
+BENCH_ARGS ?=
+
+# -fno-builtin-*: every malloc/free in the source is a real call, never
+# folded away by the compiler.
+BENCH_CFLAGS ?= -O2 -g
+BENCH_CXXFLAGS ?= -O2 -g
+BENCH_REQ_FLAGS := -pthread -fno-builtin-malloc -fno-builtin-calloc \
+	-fno-builtin-realloc -fno-builtin-free -MMD -MP
+
+BENCH_C_SRCS := $(wildcard bench/workloads/*.c)
+BENCH_CXX_SRCS := $(wildcard bench/workloads/*.cpp)
+BENCH_BINS := $(patsubst bench/workloads/%.c,$(BENCH_OUT)/%,$(BENCH_C_SRCS)) \
+	$(patsubst bench/workloads/%.cpp,$(BENCH_OUT)/%,$(BENCH_CXX_SRCS)) \
+	$(BENCH_OUT)/spawn
+
+BENCH_Q := $(if $(filter 1,$(V)),,@)
+
+# Used alone, nothing here can build $(LIB): run.py then skips the ringpool
+# row with a note instead of make stopping on a missing prerequisite.
+ifeq ($(notdir $(firstword $(MAKEFILE_LIST))),bench.mk)
+BENCH_LIB_DEP :=
+else
+BENCH_LIB_DEP := $(LIB)
+endif
+
+.PHONY: bench bench-quick bench-bins bench-clean
+
+bench-bins: $(BENCH_BINS)
+
+$(BENCH_OUT)/%: bench/workloads/%.c | $(BENCH_OUT)/
+	@$(if $(BENCH_Q),echo "  CC      $@")
+	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) $(BENCH_REQ_FLAGS) -o $@ $<
+
+$(BENCH_OUT)/%: bench/workloads/%.cpp | $(BENCH_OUT)/
+	@$(if $(BENCH_Q),echo "  CXX     $@")
+	$(BENCH_Q)$(CXX) -std=c++17 $(BENCH_CXXFLAGS) $(BENCH_REQ_FLAGS) -o $@ $<
+
+$(BENCH_OUT)/spawn: bench/tools/spawn.c | $(BENCH_OUT)/
+	@$(if $(BENCH_Q),echo "  CC      $@")
+	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -MMD -MP -o $@ $<
+
+$(BENCH_OUT)/:
+	$(BENCH_Q)mkdir -p $@
+
+bench: $(BENCH_LIB_DEP) $(BENCH_BINS)
+	python3 bench/run.py --lib $(LIB) --bin $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-quick: $(BENCH_LIB_DEP) $(BENCH_BINS)
+	python3 bench/run.py --quick --lib $(LIB) --bin $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-clean:
+	rm -rf $(BENCH_OUT)
+
+-include $(BENCH_BINS:=.d)
+
+ifeq ($(BENCH_LIB_DEP),)
+.DEFAULT_GOAL := bench-bins
+else
+.DEFAULT_GOAL := $(BENCH_SAVED_GOAL)
+endif
