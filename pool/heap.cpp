@@ -30,7 +30,14 @@ HeapCounters g_empty_counters;  // never counted into: the empty heap never allo
 
 constinit Heap g_empty_heap{&g_empty_page, &g_empty_counters};
 bool g_harden;
+bool g_slow_mode;
 uintptr_t g_list_key;
+ProfileHooks g_profile_hooks;
+
+void set_profile_hooks(const ProfileHooks& hooks) {
+  __atomic_store_n(&g_profile_hooks.on_free, hooks.on_free, __ATOMIC_RELEASE);
+  __atomic_store_n(&g_profile_hooks.on_alloc, hooks.on_alloc, __ATOMIC_RELEASE);
+}
 uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
@@ -44,13 +51,13 @@ Heap* g_free_heaps;   // no pages: ready for a new thread
 std::atomic<size_t> g_idle_count;
 
 __thread bool t_in_init __attribute__((tls_model("initial-exec")));
-// With RINGPOOL_HARDEN the thread's heap lives here and t_heap stays the
-// empty heap, so that both fast paths always fall through to the checks.
-__thread Heap* t_harden_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+// In slow mode the thread's heap lives here and t_heap stays the empty
+// heap, so that both fast paths always fall through to the slow paths.
+__thread Heap* t_slow_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
 
-Heap* current_heap() { return RINGPOOL_UNLIKELY(g_harden) ? t_harden_heap : t_heap; }
+Heap* current_heap() { return RINGPOOL_UNLIKELY(g_slow_mode) ? t_slow_heap : t_heap; }
 void set_current_heap(Heap* h) {
-  if (g_harden) t_harden_heap = h; else t_heap = h;
+  if (g_slow_mode) t_slow_heap = h; else t_heap = h;
 }
 pthread_key_t g_key;
 bool g_key_ok;
@@ -446,14 +453,20 @@ void harden_on_alloc(Page* pg, Block* b) {
   if (old & (uint64_t{1} << (i % 64))) report_bad_pointer("heap corruption: a free list holds a live block", b);
 }
 
-// Every double free is caught by the bitmap, whatever the block holds.
-void harden_free(Page* pg, Block* b) {
-  uint32_t i = block_index(pg, b);
-  uint64_t bit = uint64_t{1} << (i % 64);
-  uint64_t old = __atomic_fetch_and(&pg->hbits[i / 64], ~bit, __ATOMIC_RELAXED);
-  if (!(old & bit)) report_double_free(b);
-  b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
-  Heap* h = t_harden_heap;
+// A small free in slow mode: with RINGPOOL_HARDEN every double free is
+// caught by the bitmap, whatever the block holds; then as the fast path.
+void slow_mode_free(Page* pg, Block* b) {
+  uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+  if (g_harden) {
+    uint32_t i = block_index(pg, b);
+    uint64_t bit = uint64_t{1} << (i % 64);
+    uint64_t old = __atomic_fetch_and(&pg->hbits[i / 64], ~bit, __ATOMIC_RELAXED);
+    if (!(old & bit)) report_double_free(b);
+  } else if (b->canary == canary) {
+    report_double_free(b);
+  }
+  b->canary = canary;
+  Heap* h = t_slow_heap;
   if (pg->heap.load(std::memory_order_relaxed) == h) {
     b->next = list_enc(pg->local_free);
     pg->local_free = b;
@@ -531,11 +544,13 @@ void init() {
   options_init();
   stats_init();
   g_cookie = platform::random_word() | 1;
+  // Both before any heap exists: init runs ahead of heap_acquire.
   if (options().harden) {
     g_list_key = platform::random_word() | 1;
-    g_harden = true;  // before any heap exists: init runs ahead of heap_acquire
+    g_harden = true;
     verbose_msg("hardened mode: encoded free lists, exact double-free checks, guard pages");
   }
+  g_slow_mode = g_harden || options().profiling;
   g_key_ok = pthread_key_create(&g_key, on_thread_exit) == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   t_in_init = false;
@@ -558,6 +573,7 @@ void* alloc_slow(size_t n, bool zero) {
       return nullptr;
     }
     if (zero) memset(p, 0, n);
+    if (g_profile_hooks.on_alloc) g_profile_hooks.on_alloc(p, n);
     return p;
   }
   ensure_init();
@@ -568,6 +584,7 @@ void* alloc_slow(size_t n, bool zero) {
     p = huge_alloc(n, 0, zero);
   }
   if (p == nullptr) errno = ENOMEM;
+  else if (g_profile_hooks.on_alloc) g_profile_hooks.on_alloc(p, n);
   return p;
 }
 
@@ -584,7 +601,10 @@ void free_other(Page* pg, void* p) {
     case k_kind_small: {
       if (!block_start(pg, p)) report_inside_block(p);
       Block* b = static_cast<Block*>(p);
-      if (RINGPOOL_UNLIKELY(g_harden)) return harden_free(pg, b);
+      if (RINGPOOL_UNLIKELY(g_slow_mode)) {
+        if (g_profile_hooks.on_free) g_profile_hooks.on_free(p);
+        return slow_mode_free(pg, b);
+      }
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
       b->canary = canary;
@@ -594,6 +614,7 @@ void free_other(Page* pg, void* p) {
     }
     case k_kind_large:
       if (p != page_start(segment_of(pg), pg)) report_bad_pointer("free(): invalid pointer (inside a block)", p);
+      if (g_profile_hooks.on_free) g_profile_hooks.on_free(p);
       large_free(pg);
       return;
     default:

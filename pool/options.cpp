@@ -13,9 +13,12 @@ Options g_options = {
     /*verbose*/ 0,
     /*harden*/ 0,
     /*stats*/ 0,
+    /*leaks*/ 0,
+    /*profile_rate*/ 512 * 1024,
+    /*profiling*/ false,
 };
 
-enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats };
+enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_profile_rate };
 
 const OptionInfo k_table[] = {
     {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000},
@@ -23,6 +26,9 @@ const OptionInfo k_table[] = {
     {"VERBOSE", "1: say on stderr what ringpool decided (fallbacks, bad options)", 0, 0, 2},
     {"HARDEN", "1: extra checks against heap corruption, at a measured cost", 0, 0, 1},
     {"STATS", "1: print a statistics summary to stderr at exit", 0, 0, 1},
+    {"LEAKS", "1: report the sampled blocks still live at exit, by stack", 0, 0, 1},
+    {"PROFILE_RATE", "bytes allocated between heap-profile samples on average (1: every block)", 512 * 1024, 1,
+     1LL << 40},
 };
 constexpr size_t k_count = sizeof k_table / sizeof k_table[0];
 
@@ -46,6 +52,8 @@ void set(size_t i, long long v) {
     case k_verbose: g_options.verbose = (int)v; break;
     case k_harden: g_options.harden = (int)v; break;
     case k_stats: g_options.stats = (int)v; break;
+    case k_leaks: g_options.leaks = (int)v; break;
+    case k_profile_rate: g_options.profile_rate = (uint64_t)v; break;
   }
 }
 
@@ -79,6 +87,9 @@ void options_init() {
     platform::write_err(v);
     platform::write_err("' (not a number in range); using the default\n");
   }
+  // RINGPOOL_PROFILE=FILE (a path, so not in the numeric table).
+  const char* profile = platform::env("RINGPOOL_PROFILE");
+  g_options.profiling = (profile != nullptr && *profile != 0) || g_options.leaks;
 }
 
 void verbose_msg(const char* msg) {

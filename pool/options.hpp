@@ -12,6 +12,9 @@ struct Options {
   int verbose;              // RINGPOOL_VERBOSE
   int harden;               // RINGPOOL_HARDEN
   int stats;                // RINGPOOL_STATS
+  int leaks;                // RINGPOOL_LEAKS
+  uint64_t profile_rate;    // RINGPOOL_PROFILE_RATE (bytes between samples)
+  bool profiling;           // RINGPOOL_PROFILE is set, or RINGPOOL_LEAKS=1
 };
 
 const Options& options();

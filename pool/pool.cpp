@@ -80,6 +80,7 @@ void* alloc_aligned(size_t align, size_t n) {
   if (rounded <= k_large_max && align <= k_large_max) p = large_alloc(rounded, align, false);
   if (p == nullptr) p = huge_alloc(rounded, align, false);
   if (p == nullptr) errno = ENOMEM;
+  else if (g_profile_hooks.on_alloc) g_profile_hooks.on_alloc(p, n);
   return p;
 }
 
@@ -90,7 +91,10 @@ void set_foreign_hooks(const ForeignHooks& hooks) { g_foreign = hooks; }
 void free_not_segment(void* p) {
   if (p == nullptr) return;
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  if ((a >> k_address_bits) == 0 && g_chunk_map[a >> k_chunk_shift] != 0 && huge_free(p)) return;
+  if ((a >> k_address_bits) == 0 && g_chunk_map[a >> k_chunk_shift] != 0) {
+    if (g_profile_hooks.on_free && huge_usable(p)) g_profile_hooks.on_free(p);
+    if (huge_free(p)) return;
+  }
   stat_inc(stats_global().foreign_frees);
   if (g_foreign.free) g_foreign.free(p);
 }

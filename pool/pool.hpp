@@ -35,6 +35,18 @@ extern uintptr_t g_cookie;  // per-process secret (init), never 0
 // free. Otherwise g_list_key is 0 and encoding is the identity.
 extern bool g_harden;
 extern uintptr_t g_list_key;
+// Set at init when hardening or profiling is asked for: each thread's heap
+// lives outside t_heap, so every malloc and free takes a slow path, where
+// the checks and the profiler's hooks run. Off: the fast paths pay nothing.
+extern bool g_slow_mode;
+
+// The profiler's view of allocation (set by preload/ when profiling).
+struct ProfileHooks {
+  void (*on_alloc)(void* p, size_t size);
+  void (*on_free)(void* p);
+};
+extern ProfileHooks g_profile_hooks;
+void set_profile_hooks(const ProfileHooks& hooks);
 inline Block* list_enc(Block* p) { return reinterpret_cast<Block*>(reinterpret_cast<uintptr_t>(p) ^ g_list_key); }
 extern __thread Heap* t_heap __attribute__((tls_model("initial-exec")));
 
