@@ -34,14 +34,17 @@ endif
 LIB_CXXFLAGS := -std=c++20 -fPIC -fno-exceptions -fno-rtti -fvisibility=hidden \
   -fvisibility-inlines-hidden -ftls-model=initial-exec -fno-builtin-malloc \
   -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fasynchronous-unwind-tables \
-  -Wall -Wextra -Wno-missing-field-initializers -MMD -MP
+  -Wall -Wextra -Wno-missing-field-initializers -MMD -MP -ffile-prefix-map=$(CURDIR)=.
 LIB_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\"
 LIB_LDFLAGS := -shared -Wl,-soname,libringpool.so.$(MAJOR) -Wl,-z,defs \
   -Wl,--version-script=preload/ringpool.map
 LIB_LIBS := -ldl -lpthread
 
-TOOL_CXXFLAGS := -std=c++20 -Wall -Wextra -MMD -MP
-TOOL_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\" -DRINGPOOL_LIBDIR=\"$(libdir)\"
+TOOL_CXXFLAGS := -std=c++20 -Wall -Wextra -MMD -MP -ffile-prefix-map=$(CURDIR)=.
+# The CLI finds the library at $(libdir), or at the same place relative to
+# itself (a DESTDIR or relocated install): bindir/../lib/<triplet>, say.
+TOOL_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\" -DRINGPOOL_LIBDIR=\"$(libdir)\" \
+  -DRINGPOOL_LIBDIR_REL=\"$(shell realpath -m --relative-to=$(bindir) $(libdir))\"
 
 TEST_CXXFLAGS := -std=c++20 -Wall -Wextra -Wno-missing-field-initializers -MMD -MP -pthread
 TEST_CPPFLAGS := -I/usr/include
@@ -120,6 +123,7 @@ check-symbols: $(LIB)
 
 -include tests/preload.mk
 -include bench/bench.mk
+-include packaging.mk
 
 check-stats: all $(BUILD)/tests/stats_target
 	tests/check-stats.sh $(CLI) $(LIB) $(BUILD)/tests/stats_target
@@ -138,7 +142,7 @@ $(HOSTILE_BIN)/%: tests/hostile/%.c
 check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
 	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)
 
-check: all check-symbols check-unit check-preload check-stats check-hostile
+check: all check-symbols check-unit check-preload check-stats check-hostile check-dist
 	@echo "make check: all suites passed"
 
 demo:
@@ -147,7 +151,7 @@ demo:
 clean:
 	rm -rf $(BUILD)
 
-install: all
+install: all install-extra
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(bindir) $(DESTDIR)$(includedir)
 	install -m 0644 $(LIB_REAL) $(DESTDIR)$(libdir)/
 	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(libdir)/libringpool.so.$(MAJOR)
@@ -155,7 +159,7 @@ install: all
 	install -m 0755 $(CLI) $(DESTDIR)$(bindir)/ringpool
 	install -m 0644 include/ringpool.h $(DESTDIR)$(includedir)/
 
-uninstall:
+uninstall: uninstall-extra
 	rm -f $(DESTDIR)$(libdir)/$(notdir $(LIB_REAL)) $(DESTDIR)$(libdir)/libringpool.so.$(MAJOR) \
 	  $(DESTDIR)$(libdir)/libringpool.so $(DESTDIR)$(bindir)/ringpool $(DESTDIR)$(includedir)/ringpool.h
 

@@ -96,11 +96,12 @@ RINGPOOL_EXPORT int ringpool_stats_get(struct ringpool_stats* out) {
   r.foreign_frees = s.global.foreign_frees;
   r.threads_active = s.threads_active;
   r.threads_exited = s.threads_exited;
-  size_t n = out->size < sizeof r ? out->size : sizeof r;
+  size_t want = out->size;
+  size_t n = want < sizeof r ? want : sizeof r;
   r.size = n;
   memcpy(out, &r, n);
-  if (out->size > sizeof r) memset(reinterpret_cast<char*>(out) + sizeof r, 0, out->size - sizeof r);
-  out->size = n;
+  // A newer caller's struct: the fields this library does not know are 0.
+  if (want > sizeof r) memset(reinterpret_cast<char*>(out) + sizeof r, 0, want - sizeof r);
   return 0;
 }
 

@@ -52,7 +52,7 @@ std::string self_dir() {
 // Next to the tool (the build tree), else the installed libdir.
 std::string find_library() {
   std::string dir = self_dir();
-  for (const char* rel : {"/libringpool.so.1", "/../lib/libringpool.so.1"}) {
+  for (const char* rel : {"/libringpool.so.1", "/" RINGPOOL_LIBDIR_REL "/libringpool.so.1", "/../lib/libringpool.so.1"}) {
     std::string p = dir + rel;
     if (readable(p)) {
       char real[PATH_MAX];
