@@ -526,6 +526,7 @@ void fork_parent() {
 // (frees into their pages still work: those are atomic).
 void fork_child() {
   g_lock.reset();
+  purge_fork_child();
   stats_fork_child();
   for (Heap* h = g_all_heaps; h; h = h->next_all) {
     h->lock.reset();

@@ -14,21 +14,23 @@ Options g_options = {
     /*harden*/ 0,
     /*stats*/ 0,
     /*leaks*/ 0,
+    /*purge_thread*/ 1,
     /*profile_rate*/ 512 * 1024,
     /*profiling*/ false,
 };
 
-enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_profile_rate };
+enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_profile_rate, k_purge_thread };
 
 const OptionInfo k_table[] = {
     {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000},
-    {"RETAIN", "MiB of free memory kept resident at most (or 1/8 of the heap, if larger)", 8, 0, 1 << 20},
+    {"RETAIN", "MiB of free memory kept resident once the purge delay passed (or half the heap, if larger)", 8, 0, 1 << 20},
     {"VERBOSE", "1: say on stderr what ringpool decided (fallbacks, bad options)", 0, 0, 2},
     {"HARDEN", "1: extra checks against heap corruption, at a measured cost", 0, 0, 1},
     {"STATS", "1: print a statistics summary to stderr at exit", 0, 0, 1},
     {"LEAKS", "1: report the sampled blocks still live at exit, by stack", 0, 0, 1},
     {"PROFILE_RATE", "bytes allocated between heap-profile samples on average (1: every block)", 512 * 1024, 1,
      1LL << 40},
+    {"PURGE_THREAD", "1: after a large free, a short-lived thread returns memory even if the program idles", 1, 0, 1},
 };
 constexpr size_t k_count = sizeof k_table / sizeof k_table[0];
 
@@ -54,6 +56,7 @@ void set(size_t i, long long v) {
     case k_stats: g_options.stats = (int)v; break;
     case k_leaks: g_options.leaks = (int)v; break;
     case k_profile_rate: g_options.profile_rate = (uint64_t)v; break;
+    case k_purge_thread: g_options.purge_thread = (int)v; break;
   }
 }
 

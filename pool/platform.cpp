@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,6 +84,37 @@ uint64_t random_word() {
   v *= 0xff51afd7ed558ccdull;
   v ^= v >> 33;
   return v;
+}
+
+static void* thread_trampoline(void* fn) {
+  reinterpret_cast<void (*)()>(fn)();
+  return nullptr;
+}
+
+int start_thread(void (*fn)()) {
+  KeepErrno keep;
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return EAGAIN;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, thread_trampoline, reinterpret_cast<void*>(fn));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  return rc;
+}
+
+// A futex wait that nobody wakes: futex is among the system calls glibc's
+// malloc makes, so seccomp filters written for it allow this (nanosleep
+// might not be).
+void sleep_ms(uint64_t ms) {
+  KeepErrno keep;
+  int word = 0;
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+  syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
 }
 
 uint64_t now_ms() {

@@ -47,6 +47,11 @@ int protect(void* p, size_t size, bool read_write);
 // it, else a mix of ASLR addresses and the clock. Never fails.
 uint64_t random_word();
 
+// Start a detached thread running fn, with every signal blocked (so the
+// program's signals never land on it) and a small stack. 0 or an errno.
+int start_thread(void (*fn)());
+void sleep_ms(uint64_t ms);
+
 // Monotonic coarse clock in milliseconds (vDSO, no system call).
 uint64_t now_ms();
 

@@ -13,6 +13,8 @@ platform::Mutex g_lock;
 
 namespace {
 void publish_locked();
+void start_purger();
+bool g_purger_wanted;  // under g_lock
 }  // namespace
 
 // Takes g_lock; on release, copies the back end's totals into the shared
@@ -22,7 +24,9 @@ class LockGuard {
   explicit LockGuard(platform::Mutex& m) : m_(m) { m_.lock(); }
   ~LockGuard() {
     publish_locked();
+    bool purger = g_purger_wanted;
     m_.unlock();
+    if (RINGPOOL_UNLIKELY(purger)) start_purger();  // never under the lock
   }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;
@@ -75,10 +79,29 @@ unsigned g_huge_cached;
 
 void* const k_tombstone = reinterpret_cast<void*>(1);
 
+// Free memory left resident by a purge: half the heap in use, at least
+// RINGPOOL_RETAIN.
 size_t retain_limit() {
-  size_t r = g_in_use_bytes / 8;
+  size_t r = g_in_use_bytes / 2;
   return r > options().retain_bytes ? r : options().retain_bytes;
 }
+
+// Dirty memory beyond this is purged at once, whatever its age: only a big
+// drop (a program that frees a 1 GiB peak). Below it, memory waits out the
+// purge delay, so a program that frees and allocates again soon does not
+// fault its pages back in.
+size_t purge_now_limit() {
+  size_t r = g_in_use_bytes > (size_t{64} << 20) ? g_in_use_bytes : (size_t{64} << 20);
+  return r > retain_limit() ? r : retain_limit();
+}
+
+// The truly idle case: a program that freed a lot and then stops calling
+// malloc never reaches a slow path again. Above this much dirty memory a
+// thread is started that purges on the delay and exits once little is left
+// (RINGPOOL_PURGE_THREAD=0 turns it off); smaller programs never get it.
+size_t purger_trigger() { return 2 * options().retain_bytes; }
+std::atomic<bool> g_purger_running;
+bool g_purger_failed;
 
 uint64_t bits(unsigned first, unsigned n) {
   return (n >= 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << first;
@@ -169,7 +192,10 @@ void purge_to(size_t target) {
 }
 
 void purge_check_locked(uint64_t now) {
-  if (g_dirty_bytes > retain_limit()) purge_to(retain_limit() / 2);
+  if (g_dirty_bytes > purge_now_limit()) purge_to(retain_limit());
+  if (g_dirty_bytes > purger_trigger() && !g_purger_failed && options().purge_thread &&
+      !g_purger_running.load(std::memory_order_relaxed))
+    g_purger_wanted = true;
   if (g_dirty_bytes == 0 || now < g_next_tick_ms) return;
   uint64_t delay = options().purge_delay_ms;
   g_next_tick_ms = now + (delay / 4 ? delay / 4 : 1);
@@ -310,6 +336,31 @@ size_t huge_cache_bytes() {
   size_t n = 0;
   for (unsigned i = 0; i < g_huge_cached; i++) n += g_huge_cache[i].mapped;
   return n;
+}
+
+void purger_main() {
+  for (;;) {
+    uint64_t delay = options().purge_delay_ms;
+    platform::sleep_ms(delay / 2 + 1);
+    g_lock.lock();
+    purge_check_locked(platform::now_ms());
+    bool done = g_dirty_bytes <= options().retain_bytes;
+    if (done) g_purger_running.store(false, std::memory_order_relaxed);
+    publish_locked();
+    g_lock.unlock();
+    if (done) return;
+  }
+}
+
+void start_purger() {
+  bool expected = false;
+  if (!g_purger_running.compare_exchange_strong(expected, true)) return;
+  g_purger_wanted = false;  // racy but harmless: running is the real guard
+  if (platform::start_thread(purger_main) != 0) {
+    g_purger_failed = true;  // seccomp, thread limits: fall back to slow paths
+    g_purger_running.store(false);
+    verbose_msg("could not start the purge thread; free memory is returned on later allocator calls");
+  }
 }
 
 void publish_locked() {
@@ -467,18 +518,26 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
   bool zeroed = true;
   {
     LockGuard g(g_lock);
-    // Reuse a cached mapping that fits without wasting more than a quarter.
+    // Reuse the smallest cached mapping that is large enough; a tail of
+    // more than a quarter is unmapped (one munmap beats mmap + page faults).
     if (align <= platform::k_os_page && !guard) {
-      for (unsigned i = g_huge_cached; i-- > 0;) {
-        HugeCached& c = g_huge_cache[i];
-        if (c.mapped >= mapped && c.mapped - mapped <= mapped / 4) {
-          base = c.base;
+      unsigned best = k_huge_cache;
+      for (unsigned i = 0; i < g_huge_cached; i++) {
+        if (g_huge_cache[i].mapped >= mapped && (best == k_huge_cache || g_huge_cache[i].mapped < g_huge_cache[best].mapped))
+          best = i;
+      }
+      if (best != k_huge_cache) {
+        HugeCached c = g_huge_cache[best];
+        g_huge_cache[best] = g_huge_cache[--g_huge_cached];
+        g_dirty_bytes -= c.mapped;
+        base = c.base;
+        if (c.mapped - mapped > mapped / 4) {
+          platform::unmap(static_cast<char*>(base) + mapped, c.mapped - mapped);
+          g_purged_bytes += c.mapped - mapped;
+        } else {
           mapped = c.mapped;
-          g_dirty_bytes -= mapped;
-          g_huge_cache[i] = g_huge_cache[--g_huge_cached];
-          zeroed = false;
-          break;
         }
+        zeroed = false;
       }
     }
   }
@@ -567,6 +626,11 @@ void purge_tick() {
   purge_check_locked(now);
   publish_locked();
   g_lock.unlock();
+}
+
+void purge_fork_child() {
+  g_purger_running.store(false);
+  g_purger_wanted = false;
 }
 
 bool purge_all() {

@@ -44,6 +44,9 @@ void purge_tick();
 // Purge everything free now (malloc_trim). Returns true if memory was freed.
 bool purge_all();
 
+// Fork child: no purge thread exists here any more.
+void purge_fork_child();
+
 // Internal metadata (heaps): zeroed, never freed.
 void* meta_alloc(size_t size);
 
