@@ -105,4 +105,10 @@ void stats_fork_child() {
 
 int stats_fd() { return g_fd; }
 
+void snapshot_now(Snapshot* out) {
+  SharedStats* s = stats_region();
+  snapshot_from(s, shared_stats_bytes(s->slots), platform::now_ms(), out);
+  out->resident = platform::resident_bytes();
+}
+
 }  // namespace ringpool::pool

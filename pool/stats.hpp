@@ -85,6 +85,7 @@ inline size_t shared_stats_bytes(uint32_t slots) {
 }
 
 // ---- the process side (stats.cpp) ------------------------------------------
+struct Snapshot;
 
 SharedStats* stats_region();
 GlobalStats& stats_global();
@@ -96,6 +97,8 @@ void stats_init();
 void stats_fork_child();
 // The memfd's descriptor, or -1.
 int stats_fd();
+// This process's snapshot, resident size included.
+void snapshot_now(Snapshot* out);
 
 inline void stat_inc(uint64_t& c, uint64_t by = 1) {
   __atomic_fetch_add(&c, by, __ATOMIC_RELAXED);

@@ -18,15 +18,9 @@ namespace {
 // 16 KiB of text covers the summary and every class row.
 constexpr size_t k_text = 16384;
 
-void take_snapshot(pool::Snapshot* s) {
-  pool::snapshot_from(pool::stats_region(), pool::shared_stats_bytes(pool::stats_region()->slots),
-                      platform::now_ms(), s);
-  s->resident = platform::resident_bytes();
-}
-
 void print_to(int fd) {
   pool::Snapshot s;
-  take_snapshot(&s);
+  pool::snapshot_now(&s);
   char buf[k_text];
   size_t n = pool::format_text(s, true, buf, sizeof buf);
   if (n >= sizeof buf) n = sizeof buf - 1;
@@ -78,7 +72,7 @@ RINGPOOL_EXPORT const char* ringpool_version(void) { return RINGPOOL_VERSION; }
 RINGPOOL_EXPORT int ringpool_stats_get(struct ringpool_stats* out) {
   if (out == nullptr || out->size < RINGPOOL_STATS_SIZE_V1) return EINVAL;
   pool::Snapshot s;
-  take_snapshot(&s);
+  pool::snapshot_now(&s);
   struct ringpool_stats r;
   memset(&r, 0, sizeof r);
   r.live_bytes = s.live_bytes;

@@ -5,20 +5,25 @@
 #include <stdio.h>
 
 #include "../pool/errors.hpp"
+#include "../pool/stats.hpp"
 #include "preload.hpp"
 
 namespace pool = ringpool::pool;
 
+// arena: bytes mapped; uordblks: bytes in live blocks; fordblks: the rest
+// of the mapping; hblks/hblkhd: huge blocks (glibc: mmapped chunks);
+// keepcost: free memory not yet returned to the OS.
 RINGPOOL_EXPORT struct mallinfo2 mallinfo2(void) {
-  pool::UsageTotals u = pool::usage();
+  pool::Snapshot s;
+  pool::snapshot_now(&s);
   struct mallinfo2 m = {};
-  m.arena = u.mapped;
-  m.ordblks = u.live_blocks;
-  m.hblks = 0;
-  m.hblkhd = 0;
-  m.uordblks = u.live_bytes;
-  m.fordblks = u.mapped > u.live_bytes ? u.mapped - u.live_bytes : 0;
-  m.keepcost = u.dirty;
+  m.arena = s.mapped;
+  m.ordblks = s.live_blocks;
+  m.hblks = s.huge_count;
+  m.hblkhd = s.huge_bytes;
+  m.uordblks = s.live_bytes;
+  m.fordblks = s.mapped > s.live_bytes ? s.mapped - s.live_bytes : 0;
+  m.keepcost = s.dirty;
   return m;
 }
 
@@ -32,13 +37,16 @@ RINGPOOL_EXPORT struct mallinfo mallinfo(void) {
   m.uordblks = clamp_int(m2.uordblks);
   m.fordblks = clamp_int(m2.fordblks);
   m.keepcost = clamp_int(m2.keepcost);
+  m.hblks = clamp_int(m2.hblks);
+  m.hblkhd = clamp_int(m2.hblkhd);
   return m;
 }
 
 // glibc's layout, written with write(2): malloc_stats may run where stdio
 // is not safe.
 RINGPOOL_EXPORT void malloc_stats(void) {
-  pool::UsageTotals u = pool::usage();
+  pool::Snapshot s;
+  pool::snapshot_now(&s);
   char buf[24];
   auto line = [&](const char* label, size_t v) {
     ringpool::platform::write_err(label);
@@ -46,13 +54,13 @@ RINGPOOL_EXPORT void malloc_stats(void) {
     ringpool::platform::write_err("\n");
   };
   ringpool::platform::write_err("Arena 0:\n");
-  line("system bytes     = ", u.mapped);
-  line("in use bytes     = ", u.live_bytes);
+  line("system bytes     = ", s.mapped);
+  line("in use bytes     = ", s.live_bytes);
   ringpool::platform::write_err("Total (incl. mmap):\n");
-  line("system bytes     = ", u.mapped);
-  line("in use bytes     = ", u.live_bytes);
-  line("max mmap regions = ", 0);
-  line("max mmap bytes   = ", 0);
+  line("system bytes     = ", s.mapped);
+  line("in use bytes     = ", s.live_bytes);
+  line("max mmap regions = ", s.huge_count);
+  line("max mmap bytes   = ", s.huge_bytes);
 }
 
 RINGPOOL_EXPORT int malloc_info(int options, FILE* f) {
@@ -60,7 +68,8 @@ RINGPOOL_EXPORT int malloc_info(int options, FILE* f) {
     errno = EINVAL;
     return -1;
   }
-  pool::UsageTotals u = pool::usage();
+  pool::Snapshot s;
+  pool::snapshot_now(&s);
   fprintf(f,
           "<malloc version=\"1\">\n"
           "<heap nr=\"0\">\n"
@@ -80,7 +89,8 @@ RINGPOOL_EXPORT int malloc_info(int options, FILE* f) {
           "<aspace type=\"total\" size=\"%zu\"/>\n"
           "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
           "</malloc>\n",
-          u.live_blocks, u.live_bytes, u.mapped, u.mapped, u.mapped, u.mapped,
-          u.live_blocks, u.live_bytes, u.mapped, u.mapped, u.mapped, u.mapped);
+          (size_t)s.live_blocks, (size_t)s.live_bytes, (size_t)s.mapped, (size_t)s.mapped, (size_t)s.mapped,
+          (size_t)s.mapped, (size_t)s.live_blocks, (size_t)s.live_bytes, (size_t)s.mapped, (size_t)s.mapped,
+          (size_t)s.mapped, (size_t)s.mapped);
   return 0;
 }
