@@ -342,16 +342,24 @@ Heap* heap_acquire() {
 }
 
 // Give back what a heap does not need: collected remote frees, empty pages.
+// The empty pages go back under one lock: short-lived threads exit in
+// bursts, and a lock per page made them queue on it.
 void heap_collect(Heap* h) {
   drain_reclaimed(h);
+  Page* empty = nullptr;
   for (unsigned c = 0; c < k_num_classes; c++) {
     for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
       Page* next = pg->next;
       collect_remote(pg);
-      if (page_used(pg) == 0) release_page(h, pg);
+      if (page_used(pg) == 0) {
+        queue_remove(h, c, pg);
+        pg->next = empty;
+        empty = pg;
+      }
       pg = next;
     }
   }
+  if (empty) segment_pages_free(empty);
 }
 
 // The thread of h is gone: keep its pages for whoever comes next.

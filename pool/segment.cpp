@@ -441,6 +441,17 @@ void segment_page_free(Page* pg) {
   span_free(pg);
 }
 
+void segment_pages_free(Page* list) {
+  LockGuard g(g_lock);
+  while (list) {
+    Page* next = list->next;
+    list->next = nullptr;
+    g_class_pages[list->cls]--;
+    span_free(list);
+    list = next;
+  }
+}
+
 void* large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + k_unit - 1) >> k_unit_shift);
   unsigned guard = g_harden ? 1 : 0;  // a PROT_NONE unit after the block

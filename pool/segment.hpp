@@ -22,6 +22,8 @@ extern platform::Mutex g_lock;
 Page* segment_page_alloc(Heap* h, unsigned cls);
 // Return a small page whose blocks are all free.
 void segment_page_free(Page* pg);
+// The same for a list of them (linked through next), under one lock.
+void segment_pages_free(Page* list);
 
 // Large blocks: 32 KiB < size <= k_large_max, alignment <= 2 MiB.
 void* large_alloc(size_t size, size_t align, bool zero);
