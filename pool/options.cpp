@@ -15,11 +15,12 @@ Options g_options = {
     /*stats*/ 0,
     /*leaks*/ 0,
     /*purge_thread*/ 1,
+    /*fault_mmap*/ 0,
     /*profile_rate*/ 512 * 1024,
     /*profiling*/ false,
 };
 
-enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_profile_rate, k_purge_thread };
+enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_profile_rate, k_purge_thread, k_fault_mmap };
 
 const OptionInfo k_table[] = {
     {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000},
@@ -31,6 +32,7 @@ const OptionInfo k_table[] = {
     {"PROFILE_RATE", "bytes allocated between heap-profile samples on average (1: every block)", 512 * 1024, 1,
      1LL << 40},
     {"PURGE_THREAD", "1: after a large free, a short-lived thread returns memory even if the program idles", 1, 0, 1},
+    {"FAULT_MMAP", "testing only: make every Nth request for memory from the OS fail (0: never)", 0, 0, 1LL << 40},
 };
 constexpr size_t k_count = sizeof k_table / sizeof k_table[0];
 
@@ -57,6 +59,10 @@ void set(size_t i, long long v) {
     case k_leaks: g_options.leaks = (int)v; break;
     case k_profile_rate: g_options.profile_rate = (uint64_t)v; break;
     case k_purge_thread: g_options.purge_thread = (int)v; break;
+    case k_fault_mmap:
+      g_options.fault_mmap = (uint64_t)v;
+      platform::set_fault_every((uint64_t)v);
+      break;
   }
 }
 

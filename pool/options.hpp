@@ -14,6 +14,7 @@ struct Options {
   int stats;                // RINGPOOL_STATS
   int leaks;                // RINGPOOL_LEAKS
   int purge_thread;         // RINGPOOL_PURGE_THREAD
+  uint64_t fault_mmap;      // RINGPOOL_FAULT_MMAP (tests)
   uint64_t profile_rate;    // RINGPOOL_PROFILE_RATE (bytes between samples)
   bool profiling;           // RINGPOOL_PROFILE is set, or RINGPOOL_LEAKS=1
 };

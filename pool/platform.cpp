@@ -21,7 +21,20 @@ namespace ringpool::platform {
 KeepErrno::KeepErrno() : saved_(errno) {}
 KeepErrno::~KeepErrno() { errno = saved_; }
 
+namespace {
+uint64_t g_fault_every;
+uint64_t g_fault_count;
+
+bool inject_fault() {
+  if (__builtin_expect(g_fault_every == 0, 1)) return false;
+  return __atomic_add_fetch(&g_fault_count, 1, __ATOMIC_RELAXED) % g_fault_every == 0;
+}
+}  // namespace
+
+void set_fault_every(uint64_t n) { g_fault_every = n; }
+
 void* map(size_t size) {
+  if (inject_fault()) return nullptr;
   KeepErrno keep;
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -62,6 +75,7 @@ int decommit(void* p, size_t size) {
 }
 
 void* remap(void* p, size_t old_size, size_t new_size, bool may_move) {
+  if (inject_fault()) return nullptr;
   KeepErrno keep;
   void* q = mremap(p, old_size, new_size, may_move ? MREMAP_MAYMOVE : 0);
   return q == MAP_FAILED ? nullptr : q;

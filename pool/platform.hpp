@@ -27,6 +27,10 @@ class KeepErrno {
   int saved_;
 };
 
+// Fault injection for tests: when set to N > 0, every Nth mapping request
+// (map, map_aligned, remap) fails as if the kernel said ENOMEM.
+void set_fault_every(uint64_t n);
+
 // A mapping of `size` bytes whose start is a multiple of `align` (a power of
 // two >= k_os_page). Returns nullptr on failure (ENOMEM, ulimit -v).
 void* map_aligned(size_t size, size_t align);
