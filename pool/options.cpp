@@ -24,7 +24,7 @@ enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_p
 
 const OptionInfo k_table[] = {
     {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000},
-    {"RETAIN", "MiB of free memory kept resident once the purge delay passed (or half the heap, if larger)", 8, 0, 1 << 20},
+    {"RETAIN", "MiB of free memory kept resident once the purge delay passed (or an eighth of the heap, if larger)", 8, 0, 1 << 20},
     {"VERBOSE", "1: say on stderr what ringpool decided (fallbacks, bad options)", 0, 0, 2},
     {"HARDEN", "1: extra checks against heap corruption, at a measured cost", 0, 0, 1},
     {"STATS", "1: print a statistics summary to stderr at exit", 0, 0, 1},

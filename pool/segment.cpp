@@ -73,25 +73,25 @@ struct HugeCached {
   size_t mapped;
   uint64_t since_ms;
 };
-constexpr unsigned k_huge_cache = 8;
+constexpr unsigned k_huge_cache = 16;
 HugeCached g_huge_cache[k_huge_cache];
 unsigned g_huge_cached;
 
 void* const k_tombstone = reinterpret_cast<void*>(1);
 
-// Free memory left resident by a purge: half the heap in use, at least
-// RINGPOOL_RETAIN.
+// Free memory left resident by a purge: an eighth of the heap in use, at
+// least RINGPOOL_RETAIN.
 size_t retain_limit() {
-  size_t r = g_in_use_bytes / 2;
+  size_t r = g_in_use_bytes / 8;
   return r > options().retain_bytes ? r : options().retain_bytes;
 }
 
 // Dirty memory beyond this is purged at once, whatever its age: only a big
-// drop (a program that frees a 1 GiB peak). Below it, memory waits out the
+// drop (beyond half the heap in use, and 128 MiB). Below it, memory waits out the
 // purge delay, so a program that frees and allocates again soon does not
 // fault its pages back in.
 size_t purge_now_limit() {
-  size_t r = g_in_use_bytes > (size_t{64} << 20) ? g_in_use_bytes : (size_t{64} << 20);
+  size_t r = g_in_use_bytes / 2 > (size_t{128} << 20) ? g_in_use_bytes / 2 : (size_t{128} << 20);
   return r > retain_limit() ? r : retain_limit();
 }
 
@@ -529,27 +529,39 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
   bool zeroed = true;
   {
     LockGuard g(g_lock);
-    // Reuse the smallest cached mapping that is large enough; a tail of
-    // more than a quarter is unmapped (one munmap beats mmap + page faults).
-    if (align <= platform::k_os_page && !guard) {
-      unsigned best = k_huge_cache;
+    // Reuse cached mappings, whose pages are already faulted in: the
+    // smallest one that is large enough, its tail split off and cached
+    // again; else the largest one, grown with mremap (its pages move, only
+    // the new part faults).
+    if (align <= platform::k_os_page && !guard && g_huge_cached > 0) {
+      unsigned best = k_huge_cache, largest = 0;
       for (unsigned i = 0; i < g_huge_cached; i++) {
         if (g_huge_cache[i].mapped >= mapped && (best == k_huge_cache || g_huge_cache[i].mapped < g_huge_cache[best].mapped))
           best = i;
+        if (g_huge_cache[i].mapped > g_huge_cache[largest].mapped) largest = i;
       }
-      if (best != k_huge_cache) {
-        HugeCached c = g_huge_cache[best];
-        g_huge_cache[best] = g_huge_cache[--g_huge_cached];
-        g_dirty_bytes -= c.mapped;
+      unsigned take = best != k_huge_cache ? best : largest;
+      HugeCached c = g_huge_cache[take];
+      g_huge_cache[take] = g_huge_cache[--g_huge_cached];
+      g_dirty_bytes -= c.mapped;
+      if (c.mapped >= mapped) {
         base = c.base;
-        if (c.mapped - mapped > mapped / 4) {
-          platform::unmap(static_cast<char*>(base) + mapped, c.mapped - mapped);
-          g_purged_bytes += c.mapped - mapped;
-        } else {
-          mapped = c.mapped;
+        size_t tail = c.mapped - mapped;
+        if (tail >= k_large_max) {  // still huge: keep it for the next one
+          g_huge_cache[g_huge_cached++] = HugeCached{static_cast<char*>(base) + mapped, tail, c.since_ms};
+          g_dirty_bytes += tail;
+        } else if (tail > 0) {
+          platform::unmap(static_cast<char*>(base) + mapped, tail);
+          g_purged_bytes += tail;
         }
-        zeroed = false;
+      } else {
+        base = platform::remap(c.base, c.mapped, mapped, true);
+        if (base == nullptr) {
+          platform::unmap(c.base, c.mapped);
+          g_purged_bytes += c.mapped;
+        }
       }
+      zeroed = false;
     }
   }
   if (base == nullptr) {
