@@ -60,44 +60,42 @@ struct Heap;
 // block is allocated and freed in a loop.
 // Bit 31 of used (k_used_full) is set while the page is in the full list,
 // so one signed test on the free fast path catches both "empty" and "full".
-// Three cache lines, so that threads freeing into a page never write the
-// line its owner allocates from (ANCHORS: remote frees stay off the owner's
-// hot lines):
-//   line 0  written by the owner on every malloc/free
-//   line 1  read-mostly: what any free needs to check and route a pointer
-//   line 2  written by other threads: the remote-free list
+// Two cache lines. Line 0 is everything a malloc or free of this page
+// reads or writes; line 1 is what other threads write (the remote-free
+// list) and what only slow paths touch, so a remote free's CAS never takes
+// the line the owner allocates from (ANCHORS: remote frees stay off the
+// owner's hot lines). A remote free still reads line 0 to route the block.
 struct alignas(64) Page {
-  // ---- line 0: owner thread only.
-  Block* free;        // blocks to allocate from
-  Block* local_free;  // blocks the owner freed since `free` was installed
-  uint32_t used;      // see above
-  uint8_t head;       // first in its class queue (pinned: counts in used)
-  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
-  uint16_t capacity;  // blocks carved so far
-  uint16_t reserved;  // blocks the span can hold
-  Page* next;         // class queue or full list
-  Page* prev;
-
-  // ---- line 1: set when the page is set up (or adopted), then read.
-  alignas(64) std::atomic<Heap*> heap;  // owner (small pages); moved only by a merge
+  // ---- line 0
+  Block* free;        // owner: blocks to allocate from
+  Block* local_free;  // owner: blocks it freed since `free` was installed
+  uint32_t used;      // owner: see above
+  uint8_t head;       // owner: first in its class queue (pinned: counts in used)
   uint8_t kind;       // PageKind
   uint8_t span;       // units in the span
   uint8_t cls;
-  uint8_t zeroed;     // large/huge: the block's memory is known zero
+  std::atomic<Heap*> heap;  // owner (small pages); moved only by a merge
   // Is p a block start? (uint32)(p - start32) % block_size == 0, tested
   // without a division: n % d == 0  <=>  n * div_magic < div_magic
   // (mod 2^64), with div_magic = 2^64 / d + 1 (Lemire et al., 2019).
   uint32_t start32;   // low 32 bits of the page's first byte
-  uint64_t div_magic;
   uint32_t block_size;
+  uint64_t div_magic;
+  uint16_t capacity;  // owner: blocks carved so far
+  uint16_t reserved;  // blocks the span can hold
+  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
+  uint8_t zeroed;     // large/huge: the block's memory is known zero
+  Page* next;         // owner: class queue or full list
+
+  // ---- line 1
+  alignas(64) std::atomic<uintptr_t> xfree;  // other threads: remote frees | k_page_full
+  Page* prev;         // owner
+  Page* reclaim_next;  // under heap->lock
   size_t large_size;  // large pages: bytes usable
   uint64_t* hbits;    // RINGPOOL_HARDEN: one bit per block, set while allocated
-
-  // ---- line 2: other threads.
-  alignas(64) std::atomic<uintptr_t> xfree;  // remote frees | k_page_full
-  Page* reclaim_next;  // under heap->lock
 };
-static_assert(sizeof(Page) == 192, "a page descriptor is three cache lines");
+static_assert(sizeof(Page) == 128, "a page descriptor is two cache lines");
+static_assert(offsetof(Page, next) + sizeof(Page*) <= 64, "line 0 holds the fast path's fields");
 
 constexpr uintptr_t k_page_full = 1;
 constexpr uint32_t k_used_full = 0x80000000u;
