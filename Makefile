@@ -142,7 +142,7 @@ $(HOSTILE_BIN)/%: tests/hostile/%.c
 check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
 	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)
 
-check: all check-symbols check-unit check-preload check-stats check-hostile check-dist
+check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install
 	@echo "make check: all suites passed"
 
 demo:

@@ -445,6 +445,15 @@ Heap* thread_init() {
   return h;
 }
 
+// A free into another thread's page counts in the freeing thread's own
+// slot (a plain add: a shared atomic counter here was a contended line at
+// 16 threads); a thread without a heap counts into the shared array.
+void count_remote_free(unsigned cls) {
+  Heap* h = current_heap();
+  if (h != &g_empty_heap) h->counters->frees[cls]++;
+  else stat_inc(stats_region()->remote_frees[cls]);
+}
+
 // ---- RINGPOOL_HARDEN ---------------------------------------------------------
 
 uint32_t block_index(const Page* pg, const Block* b) {
@@ -482,7 +491,7 @@ void slow_mode_free(Page* pg, Block* b) {
     if ((int32_t)--pg->used <= 0) free_local_slow(pg);
     return;
   }
-  stat_inc(stats_region()->remote_frees[pg->cls]);
+  count_remote_free(pg->cls);
   free_remote(pg, b);
 }
 
@@ -500,6 +509,7 @@ void* alloc_small_slow(Heap* h, unsigned c) {
         b->canary = 0;
 #ifndef RINGPOOL_NO_STATS
         h->counters->allocs[c]++;
+        h->counters->requested += k_classes.size[c];  // n is not known here
 #endif
         return b;
       }
@@ -617,7 +627,7 @@ void free_other(Page* pg, void* p) {
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
       b->canary = canary;
-      stat_inc(stats_region()->remote_frees[pg->cls]);
+      count_remote_free(pg->cls);
       free_remote(pg, b);
       return;
     }

@@ -251,7 +251,7 @@ void walk_segment(Segment* s, void* ctx) {
 UsageTotals usage() {
   SegmentWalk w{};
   for_each_segment(walk_segment, &w);
-  BackendTotals b = backend_totals();
+  BackendStats b = backend_totals();
   UsageTotals u{};
   u.live_bytes = w.live_bytes + b.huge_bytes;
   u.live_blocks = w.live_blocks + b.huge_count;
@@ -259,7 +259,7 @@ UsageTotals usage() {
   u.free_in_pages = w.free_in_pages;
   u.mapped = b.mapped;
   u.dirty = b.dirty;
-  u.purged = b.purged_bytes;
+  u.purged = b.purged;
   u.heaps_active = heap_counts(&u.heaps_idle);
   return u;
 }

@@ -128,6 +128,7 @@ inline void* alloc(size_t n) {
     b->canary = 0;
 #ifndef RINGPOOL_NO_STATS
     h->counters->allocs[c]++;
+    h->counters->requested += n;
 #endif
     return b;
   }

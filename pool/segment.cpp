@@ -663,20 +663,10 @@ bool purge_all() {
   return g_purged_bytes != before;
 }
 
-BackendTotals backend_totals() {
+BackendStats backend_totals() {
   LockGuard g(g_lock);
-  BackendTotals t{};
-  t.segments = g_segment_count;
-  t.mapped = g_segment_count * k_segment + g_huge_bytes + huge_cache_bytes();
-  t.in_use_units = g_in_use_bytes - g_huge_bytes;
-  t.dirty = g_dirty_bytes;
-  t.large_bytes = g_large_bytes;
-  t.large_count = g_large_count;
-  t.huge_bytes = g_huge_bytes;
-  t.huge_count = g_huge_count;
-  t.purged_bytes = g_purged_bytes;
-  t.meta_bytes = g_meta_total;
-  return t;
+  publish_locked();
+  return stats_region()->backend;
 }
 
 void for_each_segment(void (*f)(Segment*, void*), void* ctx) {

@@ -12,6 +12,7 @@
 #pragma once
 #include <stddef.h>
 
+#include "stats.hpp"
 #include "types.hpp"
 
 namespace ringpool::pool {
@@ -52,20 +53,8 @@ void purge_fork_child();
 // Internal metadata (heaps): zeroed, never freed.
 void* meta_alloc(size_t size);
 
-// Fork: after the child starts, the lock is reset by the caller.
-struct BackendTotals {
-  size_t segments;
-  size_t mapped;       // bytes mapped in segments and huge blocks
-  size_t in_use_units; // bytes in pages (units * 64 KiB)
-  size_t dirty;        // free but maybe resident
-  size_t large_bytes;  // bytes in large pages
-  size_t large_count;
-  size_t huge_bytes;
-  size_t huge_count;
-  size_t purged_bytes; // total decommitted / unmapped so far
-  size_t meta_bytes;
-};
-BackendTotals backend_totals();  // takes g_lock
+// The back end's totals as last published to the stats region (g_lock).
+BackendStats backend_totals();
 
 // Calls f(seg, ctx) for each segment, under g_lock.
 void for_each_segment(void (*f)(Segment*, void*), void* ctx);

@@ -49,7 +49,8 @@ constexpr unsigned k_rows = k_num_classes + 2;
 
 struct HeapCounters {
   uint64_t allocs[k_num_classes];
-  uint64_t frees[k_num_classes];  // frees by this thread into its own pages
+  uint64_t frees[k_num_classes];  // frees made by this thread, into any page
+  uint64_t requested;  // bytes the program asked for in small requests, since start
 };
 
 // The back end's totals, copied in under g_lock; seq is odd while they change.
@@ -75,7 +76,7 @@ struct SharedStats {
   uint64_t start_ms;       // CLOCK_MONOTONIC at start
   uint32_t class_size[k_num_classes];
   GlobalStats global;      // relaxed atomic increments
-  uint64_t remote_frees[k_num_classes];  // atomic: frees from other threads
+  uint64_t remote_frees[k_num_classes];  // atomic: frees by threads without a heap
   BackendStats backend;
   HeapCounters heaps[1];   // `slots` of them
 };
@@ -121,6 +122,9 @@ struct Snapshot {
   uint64_t mapped, resident, dirty, released, meta_bytes;
   uint64_t large_count, large_bytes, huge_count, huge_bytes;
   uint64_t threads_active, threads_exited;
+  // Since start, small requests: bytes asked for vs bytes of the blocks
+  // that served them (the difference is the size classes' rounding).
+  uint64_t requested_bytes, block_bytes;
   GlobalStats global;
 };
 

@@ -76,6 +76,7 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
     ClassRow& r = out->rows[c];
     r.size = s->class_size[c];
     for (uint32_t i = 0; i < used; i++) r.allocs += load(s->heaps[i].allocs[c]);
+    out->block_bytes += r.allocs * r.size;
     r.frees = frees[c] < r.allocs ? frees[c] : r.allocs;
     r.live_blocks = r.allocs - r.frees;
     r.live_bytes = r.live_blocks * r.size;
@@ -84,6 +85,8 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
     out->live_bytes += r.live_bytes;
     out->cached_bytes += r.page_bytes > r.live_bytes ? r.page_bytes - r.live_bytes : 0;
   }
+  for (uint32_t i = 0; i < used; i++) out->requested_bytes += load(s->heaps[i].requested);
+  if (out->requested_bytes > out->block_bytes) out->requested_bytes = out->block_bytes;
   ClassRow& large = out->rows[k_row_large];
   large.allocs = b.large_allocs;
   large.frees = b.large_frees;
@@ -124,6 +127,10 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
   o.put("  live:      %s in %llu blocks\n", human(s.live_bytes, a, sizeof a), (unsigned long long)s.live_blocks);
   o.put("  in pages:  %s (free inside pages, cached by threads: %s)\n", human(s.page_bytes + s.huge_bytes, b, sizeof b),
         human(s.cached_bytes, c, sizeof c));
+  if (s.block_bytes)
+    o.put("  requested: %s in small blocks since start, served with %s (%.1f%% rounding)\n",
+          human(s.requested_bytes, a, sizeof a), human(s.block_bytes, b, sizeof b),
+          100.0 * (double)(s.block_bytes - s.requested_bytes) / (double)s.block_bytes);
   o.put("  mapped:    %s    resident: %s    metadata: %s\n", human(s.mapped, a, sizeof a),
         s.resident ? human(s.resident, b, sizeof b) : "?", human(s.meta_bytes, c, sizeof c));
   o.put("  free, not yet returned to the OS: %s    returned so far: %s\n", human(s.dirty, a, sizeof a),
@@ -166,6 +173,7 @@ size_t format_json(const Snapshot& s, char* buf, size_t size) {
   o.put("\"large_count\":%llu,\"large_bytes\":%llu,\"huge_count\":%llu,\"huge_bytes\":%llu,", u(s.large_count),
         u(s.large_bytes), u(s.huge_count), u(s.huge_bytes));
   o.put("\"threads_active\":%llu,\"threads_exited\":%llu,", u(s.threads_active), u(s.threads_exited));
+  o.put("\"requested_bytes\":%llu,\"block_bytes\":%llu,", u(s.requested_bytes), u(s.block_bytes));
   o.put("\"counters\":{");
   const char* sep = "";
 #define RINGPOOL_JSON(name, help)                                \

@@ -243,7 +243,7 @@ TEST_CASE("free memory goes back to the OS after a peak", "[pool][purge]") {
   }
   size_t peak = ringpool::platform::resident_bytes();
   for (void* p : v) pool::free(p);
-  pool::BackendTotals t = pool::backend_totals();
+  pool::BackendStats t = pool::backend_totals();
   // A drop beyond 128 MiB would be purged at once; this one waits out the
   // purge delay, and the purge thread returns it although this thread
   // never calls malloc again.
