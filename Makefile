@@ -122,6 +122,7 @@ check-symbols: $(LIB)
 	$(Q)tests/check-symbols.sh $(LIB)
 
 -include tests/preload.mk
+-include tests/profile.mk
 -include bench/bench.mk
 -include packaging.mk
 
@@ -142,7 +143,7 @@ $(HOSTILE_BIN)/%: tests/hostile/%.c
 check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
 	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)
 
-check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install
+check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install check-profile
 	@echo "make check: all suites passed"
 
 demo:

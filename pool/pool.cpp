@@ -138,6 +138,10 @@ void* realloc(void* p, size_t n) {
       if (n <= usable && n * 2 >= usable) return p;
       if (n > k_large_max) {
         void* q = huge_realloc(p, n);
+        if (q && q != p && g_profile_hooks.on_free) {  // moved by mremap
+          g_profile_hooks.on_free(p);
+          g_profile_hooks.on_alloc(q, n);
+        }
         if (q) return q;
       }
       break;

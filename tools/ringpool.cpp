@@ -24,12 +24,14 @@ int usage(FILE* out, int rc) {
           "usage: ringpool run [--stats] [--verbose] [--uring] [--profile FILE] [--lib PATH] [--] PROGRAM [ARGS...]\n"
           "       ringpool stat [--json] [--watch SECONDS] PID\n"
           "       ringpool top [--once] [--interval SECONDS]\n"
+          "       ringpool profile [--top N] [--flame OUT.svg] [--by live|alloc] [--output FILE] [--timeout SECONDS] PID|FILE\n"
           "       ringpool version\n"
           "       ringpool help\n"
           "\n"
           "  run      start PROGRAM with libringpool preloaded\n"
           "  stat     show the allocator statistics of a running process\n"
           "  top      list the processes that run with libringpool\n"
+          "  profile  top allocation sites and a flame graph, from a heap profile file or a running process\n"
           "  version  print the version\n"
           "See ringpool(1).\n");
   return rc;
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(argc - 2, argv + 2);
   if (cmd == "stat") return cmd_stat(argc - 2, argv + 2);
   if (cmd == "top") return cmd_top(argc - 2, argv + 2);
+  if (cmd == "profile") return cmd_profile(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     printf("ringpool %s\n", RINGPOOL_VERSION);
     return 0;

@@ -9,5 +9,6 @@ std::string find_library();
 int cmd_run(int argc, char** argv);
 int cmd_stat(int argc, char** argv);
 int cmd_top(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
 
 }  // namespace ringpool::tool
