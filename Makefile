@@ -53,7 +53,9 @@ POOL_SRC := $(wildcard pool/*.cpp)
 PRELOAD_SRC := $(wildcard preload/*.cpp)
 POOL_OBJ := $(POOL_SRC:%.cpp=$(OBJ)/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.cpp=$(OBJ)/%.o)
-LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ)
+# The io_uring socket shim (issue 7): SHIM_OBJ, check-shim, bench-uring.
+-include uring_shim/shim.mk
+LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ) $(SHIM_OBJ)
 
 LIB_REAL := $(BUILD)/libringpool.so.$(VERSION)
 LIB := $(BUILD)/libringpool.so.$(MAJOR)
@@ -143,7 +145,7 @@ $(HOSTILE_BIN)/%: tests/hostile/%.c
 check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
 	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)
 
-check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install check-profile
+check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install check-profile check-shim
 	@echo "make check: all suites passed"
 
 demo:

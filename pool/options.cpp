@@ -7,32 +7,34 @@ namespace ringpool::pool {
 
 namespace {
 
-Options g_options = {
-    /*purge_delay_ms*/ 100,
-    /*retain_bytes*/ size_t{8} << 20,
-    /*verbose*/ 0,
-    /*harden*/ 0,
-    /*stats*/ 0,
-    /*leaks*/ 0,
-    /*purge_thread*/ 1,
-    /*fault_mmap*/ 0,
-    /*profile_rate*/ 512 * 1024,
-    /*profiling*/ false,
-};
+Options g_options;  // the defaults are in the struct (options.hpp)
 
-enum Field { k_purge_delay, k_retain, k_verbose, k_harden, k_stats, k_leaks, k_profile_rate, k_purge_thread, k_fault_mmap };
-
+// One row per option: name, help, default, range, and where it goes. The
+// defaults here are for help and the man page; options.hpp's are in force.
 const OptionInfo k_table[] = {
-    {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000},
-    {"RETAIN", "MiB of free memory kept resident once the purge delay passed (or an eighth of the heap, if larger)", 8, 0, 1 << 20},
-    {"VERBOSE", "1: say on stderr what ringpool decided (fallbacks, bad options)", 0, 0, 2},
-    {"HARDEN", "1: extra checks against heap corruption, at a measured cost", 0, 0, 1},
-    {"STATS", "1: print a statistics summary to stderr at exit", 0, 0, 1},
-    {"LEAKS", "1: report the sampled blocks still live at exit, by stack", 0, 0, 1},
+    {"PURGE_DELAY", "milliseconds free memory stays resident before it is returned to the OS", 100, 0, 3600000,
+     [](Options& o, long long v) { o.purge_delay_ms = (uint64_t)v; }},
+    {"RETAIN", "MiB of free memory kept resident once the purge delay passed (or an eighth of the heap, if larger)",
+     8, 0, 1 << 20, [](Options& o, long long v) { o.retain_bytes = (size_t)v << 20; }},
+    {"VERBOSE", "1: say on stderr what ringpool decided (fallbacks, bad options)", 0, 0, 2,
+     [](Options& o, long long v) { o.verbose = (int)v; }},
+    {"HARDEN", "1: extra checks against heap corruption, at a measured cost", 0, 0, 1,
+     [](Options& o, long long v) { o.harden = (int)v; }},
+    {"STATS", "1: print a statistics summary to stderr at exit", 0, 0, 1,
+     [](Options& o, long long v) { o.stats = (int)v; }},
+    {"LEAKS", "1: report the sampled blocks still live at exit, by stack", 0, 0, 1,
+     [](Options& o, long long v) { o.leaks = (int)v; }},
     {"PROFILE_RATE", "bytes allocated between heap-profile samples on average (1: every block)", 512 * 1024, 1,
-     1LL << 40},
-    {"PURGE_THREAD", "1: after a large free, a short-lived thread returns memory even if the program idles", 1, 0, 1},
-    {"FAULT_MMAP", "testing only: make every Nth request for memory from the OS fail (0: never)", 0, 0, 1LL << 40},
+     1LL << 40, [](Options& o, long long v) { o.profile_rate = (uint64_t)v; }},
+    {"PURGE_THREAD", "1: after a large free, a short-lived thread returns memory even if the program idles", 1, 0, 1,
+     [](Options& o, long long v) { o.purge_thread = (int)v; }},
+    {"URING", "1: route blocking socket calls of the program through io_uring", 0, 0, 1,
+     [](Options& o, long long v) { o.uring = (int)v; }},
+    {"FAULT_MMAP", "testing only: make every Nth request for memory from the OS fail (0: never)", 0, 0, 1LL << 40,
+     [](Options& o, long long v) {
+       o.fault_mmap = (uint64_t)v;
+       platform::set_fault_every((uint64_t)v);
+     }},
 };
 constexpr size_t k_count = sizeof k_table / sizeof k_table[0];
 
@@ -49,22 +51,6 @@ bool parse(const char* s, long long* out) {
   return true;
 }
 
-void set(size_t i, long long v) {
-  switch (i) {
-    case k_purge_delay: g_options.purge_delay_ms = (uint64_t)v; break;
-    case k_retain: g_options.retain_bytes = (size_t)v << 20; break;
-    case k_verbose: g_options.verbose = (int)v; break;
-    case k_harden: g_options.harden = (int)v; break;
-    case k_stats: g_options.stats = (int)v; break;
-    case k_leaks: g_options.leaks = (int)v; break;
-    case k_profile_rate: g_options.profile_rate = (uint64_t)v; break;
-    case k_purge_thread: g_options.purge_thread = (int)v; break;
-    case k_fault_mmap:
-      g_options.fault_mmap = (uint64_t)v;
-      platform::set_fault_every((uint64_t)v);
-      break;
-  }
-}
 
 }  // namespace
 
@@ -87,7 +73,7 @@ void options_init() {
     if (v == nullptr) continue;
     long long x;
     if (parse(v, &x) && x >= k_table[i].min && x <= k_table[i].max) {
-      set(i, x);
+      k_table[i].set(g_options, x);
       continue;
     }
     platform::write_err("ringpool: warning: ignoring ");

@@ -1,0 +1,25 @@
+#!/bin/sh
+# socat as a TCP echo server (PIPE, a process per connection) and as its
+# client: 4 MB through both on 127.0.0.1, compared with what went in.
+# Run by tests/shim/run.sh plain and with RINGPOOL_URING=1.
+set -eu
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shim-socat.XXXXXX")
+srv=
+cleanup() { if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; fi; rm -rf "$tmp"; }
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+seq 1 550000 >"$tmp/in"
+socat -T 30 "TCP4-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" PIPE &
+srv=$!
+i=0
+until socat -u /dev/null "TCP4:127.0.0.1:$port" 2>/dev/null; do
+  i=$((i + 1))
+  [ $i -lt 100 ] || { echo "socat server did not start"; exit 1; }
+  sleep 0.05
+done
+timeout 60 socat -t 5 -T 30 - "TCP4:127.0.0.1:$port" <"$tmp/in" >"$tmp/out"
+if cmp -s "$tmp/in" "$tmp/out"; then
+  echo "socat echo: $(wc -c <"$tmp/out") bytes back, identical"
+else
+  echo "socat echo: $(wc -c <"$tmp/out") of $(wc -c <"$tmp/in") bytes back, DIFFERENT"
+fi

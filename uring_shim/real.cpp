@@ -1,0 +1,144 @@
+// The real functions (see real.hpp): raw-system-call stand-ins, replaced by
+// dlsym(RTLD_NEXT, ...) at start-up.
+#include "real.hpp"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern "C" [[noreturn]] void __chk_fail(void);
+
+namespace ringpool::shim {
+
+namespace {
+
+// Stand-ins: what libc's wrapper does, minus cancellation points.
+ssize_t sc_read(int fd, void* b, size_t n) { return syscall(SYS_read, fd, b, n); }
+ssize_t sc_write(int fd, const void* b, size_t n) { return syscall(SYS_write, fd, b, n); }
+ssize_t sc_readv(int fd, const struct iovec* v, int n) { return syscall(SYS_readv, fd, v, n); }
+ssize_t sc_writev(int fd, const struct iovec* v, int n) { return syscall(SYS_writev, fd, v, n); }
+ssize_t sc_recvfrom(int fd, void* b, size_t n, int fl, struct sockaddr* a, socklen_t* al) {
+  return syscall(SYS_recvfrom, fd, b, n, fl, a, al);
+}
+ssize_t sc_recv(int fd, void* b, size_t n, int fl) { return sc_recvfrom(fd, b, n, fl, nullptr, nullptr); }
+ssize_t sc_recvmsg(int fd, struct msghdr* m, int fl) { return syscall(SYS_recvmsg, fd, m, fl); }
+ssize_t sc_sendto(int fd, const void* b, size_t n, int fl, const struct sockaddr* a, socklen_t al) {
+  return syscall(SYS_sendto, fd, b, n, fl, a, al);
+}
+ssize_t sc_send(int fd, const void* b, size_t n, int fl) { return sc_sendto(fd, b, n, fl, nullptr, 0); }
+ssize_t sc_sendmsg(int fd, const struct msghdr* m, int fl) { return syscall(SYS_sendmsg, fd, m, fl); }
+int sc_accept4(int fd, struct sockaddr* a, socklen_t* al, int fl) { return (int)syscall(SYS_accept4, fd, a, al, fl); }
+int sc_accept(int fd, struct sockaddr* a, socklen_t* al) { return sc_accept4(fd, a, al, 0); }
+int sc_connect(int fd, const struct sockaddr* a, socklen_t al) { return (int)syscall(SYS_connect, fd, a, al); }
+int sc_socket(int d, int t, int p) { return (int)syscall(SYS_socket, d, t, p); }
+int sc_socketpair(int d, int t, int p, int* sv) { return (int)syscall(SYS_socketpair, d, t, p, sv); }
+int sc_close(int fd) { return (int)syscall(SYS_close, fd); }
+int sc_close_range(unsigned a, unsigned b, int fl) { return (int)syscall(SYS_close_range, a, b, fl); }
+void sc_closefrom(int fd) { syscall(SYS_close_range, fd, ~0u, 0); }
+int sc_dup(int fd) { return (int)syscall(SYS_dup, fd); }
+int sc_dup3(int a, int b, int fl) { return (int)syscall(SYS_dup3, a, b, fl); }
+int sc_dup2(int a, int b) {
+  if (a == b) return (int)syscall(SYS_fcntl, a, F_GETFD) < 0 ? -1 : a;
+  return sc_dup3(a, b, 0);
+}
+int sc_fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+int sc_ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+int sc_setsockopt(int fd, int l, int o, const void* v, socklen_t n) { return (int)syscall(SYS_setsockopt, fd, l, o, v, n); }
+ssize_t sc_read_chk(int fd, void* b, size_t n, size_t cap) {
+  if (n > cap) __chk_fail();
+  return sc_read(fd, b, n);
+}
+ssize_t sc_recv_chk(int fd, void* b, size_t n, size_t cap, int fl) {
+  if (n > cap) __chk_fail();
+  return sc_recv(fd, b, n, fl);
+}
+ssize_t sc_recvfrom_chk(int fd, void* b, size_t n, size_t cap, int fl, struct sockaddr* a, socklen_t* al) {
+  if (n > cap) __chk_fail();
+  return sc_recvfrom(fd, b, n, fl, a, al);
+}
+
+template <typename F>
+void resolve(F*& slot, const char* name) {
+  if (void* p = dlsym(RTLD_NEXT, name)) slot = reinterpret_cast<F*>(p);
+}
+
+}  // namespace
+
+RealFns g_real = {
+    .read = sc_read,
+    .write = sc_write,
+    .readv = sc_readv,
+    .writev = sc_writev,
+    .recv = sc_recv,
+    .recvfrom = sc_recvfrom,
+    .recvmsg = sc_recvmsg,
+    .send = sc_send,
+    .sendto = sc_sendto,
+    .sendmsg = sc_sendmsg,
+    .accept = sc_accept,
+    .accept4 = sc_accept4,
+    .connect = sc_connect,
+    .socket = sc_socket,
+    .socketpair = sc_socketpair,
+    .close = sc_close,
+    .close_range = sc_close_range,
+    .closefrom = sc_closefrom,
+    .dup = sc_dup,
+    .dup2 = sc_dup2,
+    .dup3 = sc_dup3,
+    .fcntl = sc_fcntl,
+    .fcntl64 = sc_fcntl,
+    .ioctl = sc_ioctl,
+    .setsockopt = sc_setsockopt,
+    .read_chk = sc_read_chk,
+    .recv_chk = sc_recv_chk,
+    .recvfrom_chk = sc_recvfrom_chk,
+};
+
+void resolve_real() {
+  resolve(g_real.read, "read");
+  resolve(g_real.write, "write");
+  resolve(g_real.readv, "readv");
+  resolve(g_real.writev, "writev");
+  resolve(g_real.recv, "recv");
+  resolve(g_real.recvfrom, "recvfrom");
+  resolve(g_real.recvmsg, "recvmsg");
+  resolve(g_real.send, "send");
+  resolve(g_real.sendto, "sendto");
+  resolve(g_real.sendmsg, "sendmsg");
+  resolve(g_real.accept, "accept");
+  resolve(g_real.accept4, "accept4");
+  resolve(g_real.connect, "connect");
+  resolve(g_real.socket, "socket");
+  resolve(g_real.socketpair, "socketpair");
+  resolve(g_real.close, "close");
+  resolve(g_real.close_range, "close_range");
+  resolve(g_real.closefrom, "closefrom");
+  resolve(g_real.dup, "dup");
+  resolve(g_real.dup2, "dup2");
+  resolve(g_real.dup3, "dup3");
+  resolve(g_real.fcntl, "fcntl");
+  resolve(g_real.fcntl64, "fcntl64");
+  resolve(g_real.ioctl, "ioctl");
+  resolve(g_real.setsockopt, "setsockopt");
+  resolve(g_real.read_chk, "__read_chk");
+  resolve(g_real.recv_chk, "__recv_chk");
+  resolve(g_real.recvfrom_chk, "__recvfrom_chk");
+}
+
+}  // namespace ringpool::shim

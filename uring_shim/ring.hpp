@@ -1,0 +1,77 @@
+// One io_uring instance, made with raw system calls on memory the shim maps
+// itself (IORING_SETUP_NO_MMAP, Linux 6.5+).
+//
+// Glossary
+//   local tail   SQEs written but not yet handed to the kernel.
+//   registered   the ring's descriptor is registered with the kernel
+//                (IORING_REGISTER_RING_FDS) and then closed: io_uring_enter
+//                takes the registered index, and the program never sees a
+//                descriptor of ours (its fd numbers stay what they would be
+//                without the shim, and closefrom() cannot break the ring).
+//
+// Why NO_MMAP: the rings live in private anonymous pages of the process, so
+// a fork child gets its own copies (the kernel copies pinned pages at fork)
+// and can never write into its parent's ring. A child also has neither the
+// registered index nor, with IORING_SETUP_SINGLE_ISSUER, the right to
+// submit: its io_uring_enter fails and submit() rolls its SQEs back.
+//
+// Preconditions: one thread owns a ring and is the only one to call its
+// functions; at most k_entries SQEs are outstanding. Completions are posted
+// by task work on the owner (no COOP_TASKRUN / DEFER_TASKRUN), so a futex
+// wait on the CQ tail is woken by the task-work notification.
+#pragma once
+#include <stdint.h>
+
+#include "uring_abi.hpp"
+
+namespace ringpool::shim {
+
+class Ring {
+ public:
+  static constexpr unsigned k_entries = 4;  // a routed call needs 3 at most
+
+  // 0, or -errno of the step that failed; `step` names it for diagnostics.
+  int create(const char** step);
+  void destroy();
+  // In a fork child: forget the parent's ring without touching the kernel.
+  void abandon();
+  bool ready() const { return sqes_ != nullptr; }
+  // The kernel takes IORING_ACCEPT_DONTWAIT (Linux 6.10); learnt when the
+  // first ring is made.
+  static bool accept_dontwait();
+
+  // The next SQE, zeroed, or nullptr when k_entries are outstanding.
+  abi::Sqe* next_sqe();
+  // Hands the written SQEs to the kernel. Returns how many it took (the
+  // rest are rolled back), or -errno when it took none.
+  int submit();
+  // Pops one CQE; false when the CQ is empty.
+  bool pop(abi::Cqe* out);
+  // Waits in io_uring_enter until min_complete CQEs are there: 0, or
+  // -EINTR for any signal (even an SA_RESTART one), or another -errno.
+  long wait_enter(unsigned min_complete);
+
+  uint32_t* cq_tail_word() const { return cq_tail_; }
+  uint32_t cq_tail() const { return __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE); }
+  uint32_t cq_head() const { return *cq_head_; }
+
+ private:
+  long enter(unsigned to_submit, unsigned min_complete, unsigned flags);
+
+  int enter_fd_ = -1;        // registered index, or the descriptor itself
+  unsigned enter_flags_ = 0; // k_enter_registered_ring when registered
+  int owned_fd_ = -1;        // a descriptor still open (registration failed)
+  uint32_t* sq_head_ = nullptr;
+  uint32_t* sq_tail_ = nullptr;
+  uint32_t* sq_array_ = nullptr;  // nullptr with IORING_SETUP_NO_SQARRAY
+  uint32_t sq_mask_ = 0;
+  uint32_t local_tail_ = 0;
+  uint32_t* cq_head_ = nullptr;
+  uint32_t* cq_tail_ = nullptr;
+  uint32_t cq_mask_ = 0;
+  abi::Cqe* cqes_ = nullptr;
+  abi::Sqe* sqes_ = nullptr;
+  void* ring_mem_ = nullptr;
+};
+
+}  // namespace ringpool::shim

@@ -1,0 +1,288 @@
+// Routed calls (see route.hpp).
+#include "route.hpp"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "../pool/errors.hpp"
+#include "../pool/options.hpp"
+#include "../pool/platform.hpp"
+#include "thread_state.hpp"
+
+namespace ringpool::shim::route {
+
+namespace {
+
+// user_data = tag | kind; a tag is a thread-local sequence number << 2.
+constexpr uint64_t k_poll = 0;
+constexpr uint64_t k_main = 1;
+constexpr uint64_t k_timer = 2;
+constexpr uint64_t k_cancel = 3;
+constexpr uint64_t k_kind_mask = 3;
+
+struct Outcome {
+  long res = 0;
+  bool done = false;       // the operation's CQE arrived
+  bool timed_out = false;  // its linked timeout fired
+};
+
+void fill(abi::Sqe* s, const Request& rq, bool dontwait) {
+  s->opcode = rq.opcode;
+  s->fd = rq.fd;
+  s->addr = rq.addr;
+  s->off = rq.addr2;
+  s->len = rq.len;
+  s->op_flags = rq.op_flags;
+  s->addr_len = rq.addr_len;
+  if (dontwait) {
+    if (rq.opcode == abi::k_op_accept) {
+      s->ioprio |= abi::k_accept_dontwait;
+    } else {
+      s->op_flags |= MSG_DONTWAIT;
+    }
+  }
+}
+
+// Takes every CQE there is; those of `tag` go into o.
+void absorb(ThreadState& ts, uint64_t tag, Outcome& o) {
+  abi::Cqe c;
+  while (ts.ring.pop(&c)) {
+    if (ts.pending) ts.pending--;
+    if ((c.user_data & ~k_kind_mask) != tag) continue;
+    switch (c.user_data & k_kind_mask) {
+      case k_main:
+        o.res = c.res;
+        o.done = true;
+        break;
+      case k_timer:
+        if (c.res == -ETIME) o.timed_out = true;
+        break;
+      default:
+        break;  // the poll's mask, or a cancel's own answer
+    }
+  }
+}
+
+void ring_broken(ThreadState& ts, long err) {
+  // Cannot happen with a healthy kernel; if it does, never use the ring
+  // again (its CQEs can no longer be accounted for).
+  ts.ring_state = ThreadState::k_ring_failed;
+  ts.pending = 0;
+  if (pool::options().verbose) {
+    char buf[24];
+    platform::write_err("ringpool: uring: io_uring_enter failed while reaping (errno ");
+    platform::write_err(pool::format_dec(buf, (unsigned long long)-err));
+    platform::write_err("); this thread passes its calls through from now on\n");
+  }
+}
+
+// Reaps until the kernel owes nothing. Not interruptible: handlers run and
+// the wait goes on; what is still owed is due at once (a cancel's answer,
+// a linked timeout's, the operation cancelled).
+void drain(ThreadState& ts, uint64_t tag, Outcome& o) {
+  absorb(ts, tag, o);
+  while (ts.pending) {
+    long r = ts.ring.wait_enter(1);
+    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+      ring_broken(ts, r);
+      return;
+    }
+    absorb(ts, tag, o);
+  }
+}
+
+// Asks the kernel to cancel the request tagged `target`. If it cannot even
+// be asked, drain() waits for the request to finish on its own.
+void cancel(ThreadState& ts, uint64_t target) {
+  for (int tries = 0; tries < 16; tries++) {
+    if (abi::Sqe* s = ts.ring.next_sqe()) {
+      s->opcode = abi::k_op_async_cancel;
+      s->fd = -1;
+      s->addr = target;
+      s->user_data = (target & ~k_kind_mask) | k_cancel;
+      int n = ts.ring.submit();
+      if (n > 0) {
+        ts.pending += (uint32_t)n;
+        return;
+      }
+    }
+    ts.ring.wait_enter(0);
+  }
+}
+
+struct CancelCtx {
+  ThreadState* ts;
+  uint64_t tag;
+  uint64_t target;
+};
+
+// pthread_cancel() acted on the thread inside a routed wait: settle before
+// it unwinds, so that the ring is never torn down with requests in flight.
+void on_thread_cancel(void* arg) {
+  auto* c = static_cast<CancelCtx*>(arg);
+  Outcome o;
+  cancel(*c->ts, c->target);
+  drain(*c->ts, c->tag, o);
+  c->ts->depth = 0;
+}
+
+// The one place a routed call blocks. The plain call is a cancellation
+// point here, so this is too: asynchronous cancellation is on only around
+// the system call itself.
+long block(ThreadState& ts, bool restartable, uint32_t seen) {
+  int old = 0;
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+  long r = restartable ? sys::futex_wait(ts.ring.cq_tail_word(), seen, nullptr) : ts.ring.wait_enter(1);
+  pthread_setcanceltype(old, &old);
+  return r;
+}
+
+// Waits for the operation's CQE. Returns true when a signal ended the wait
+// the way it would end the plain call (restartable: futex, which the kernel
+// restarts after SA_RESTART handlers; otherwise io_uring_enter, never
+// restarted, as a socket call with a timeout).
+bool wait(ThreadState& ts, uint64_t tag, uint64_t cancel_target, Outcome& o, bool restartable) {
+  CancelCtx ctx = {&ts, tag, cancel_target};
+  volatile bool interrupted = false;  // lives across the cleanup's setjmp
+  pthread_cleanup_push(on_thread_cancel, &ctx);
+  for (;;) {
+    absorb(ts, tag, o);
+    if (o.done) break;
+    uint32_t seen = ts.ring.cq_tail();
+    if (seen != ts.ring.cq_head()) continue;
+    long r = block(ts, restartable, seen);
+    if (r == -EINTR) {
+      interrupted = true;
+      break;
+    }
+    if (r < 0 && r != -EAGAIN && r != -EBUSY && r != -ETIMEDOUT) {
+      interrupted = true;  // a broken ring: cancel, settle, report EINTR
+      break;
+    }
+  }
+  pthread_cleanup_pop(0);
+  return interrupted;
+}
+
+long run_once(ThreadState& ts, const Plan& plan, bool pair, bool* waited) {
+  Ring& ring = ts.ring;
+  uint64_t tag = ++ts.seq << 2;
+  unsigned count = 1;
+  abi::Sqe* s = ring.next_sqe();
+  if (s == nullptr) return k_not_routed;
+  if (pair) {
+    s->opcode = abi::k_op_poll_add;
+    s->fd = plan.rq.fd;
+    s->op_flags = plan.poll_mask;
+    s->flags = abi::k_sqe_io_link;
+    s->user_data = tag | k_poll;
+    s = ring.next_sqe();
+    count = 2;
+    fill(s, plan.rq, true);
+    s->user_data = tag | k_main;
+  } else {
+    fill(s, plan.rq, false);
+    s->user_data = tag | k_main;
+    if (plan.timeout_us) {
+      s->flags |= abi::k_sqe_io_link;
+      ts.timeout.tv_sec = (int64_t)(plan.timeout_us / 1000000u);
+      ts.timeout.tv_nsec = (int64_t)(plan.timeout_us % 1000000u) * 1000;
+      abi::Sqe* t = ring.next_sqe();
+      t->opcode = abi::k_op_link_timeout;
+      t->fd = -1;
+      t->addr = (uint64_t)(uintptr_t)&ts.timeout;
+      t->len = 1;
+      t->user_data = tag | k_timer;
+      count = 2;
+    }
+  }
+  ts.tag = tag;
+  ts.depth = 1;
+  int n = ring.submit();
+  if (n <= 0) {
+    ts.depth = 0;
+    return k_not_routed;
+  }
+  ts.pending += (uint32_t)n;
+  uint64_t cancel_target = tag | (pair ? k_poll : k_main);
+  Outcome o;
+  absorb(ts, tag, o);
+  bool partial_submit = (unsigned)n < count;
+  bool interrupted = false;
+  if (partial_submit) {
+    cancel(ts, cancel_target);  // an incomplete link: take it back
+  } else if (!o.done) {
+    *waited = true;
+    interrupted = wait(ts, tag, cancel_target, o, plan.timeout_us == 0 && !plan.interruptible);
+    if (interrupted) cancel(ts, cancel_target);
+  }
+  drain(ts, tag, o);
+  ts.depth = 0;
+  if (partial_submit) return (o.done && o.res != -ECANCELED && o.res != -EAGAIN) ? o.res : k_not_routed;
+  if (interrupted) {
+    bump(ts.counters.interrupted);
+    if (o.done && o.res != -ECANCELED && o.res != -EAGAIN) {
+      bump(ts.counters.raced);  // the data (or an error) won the race
+      return o.res;
+    }
+    return -EINTR;
+  }
+  if (o.res == -ECANCELED && o.timed_out) {
+    bump(ts.counters.timeouts);
+    return plan.on_timeout == OnTimeout::eagain ? -EAGAIN : -EINPROGRESS;
+  }
+  return o.res;
+}
+
+// A routed call is already in progress on this thread: a signal handler
+// either makes this call from inside it (nested: the ring is busy, so this
+// call goes to libc) or jumped out of it with longjmp (abandoned: settle it
+// and go on). Handler frames sit below the interrupted one on the same
+// stack, or on the alternate signal stack.
+bool abandoned(const ThreadState& ts, uintptr_t here) {
+  if (here < ts.frame) return false;
+  stack_t ss;
+  if (sys::sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
+  return true;
+}
+
+}  // namespace
+
+void settle(ThreadState& ts) {
+  if (ts.pending && ts.ring.ready()) {
+    cancel(ts, ts.tag | k_poll);
+    cancel(ts, ts.tag | k_main);
+    Outcome o;
+    drain(ts, ts.tag, o);
+  }
+  ts.depth = 0;
+}
+
+long run(const Plan& plan) {
+  ThreadState* ts = thread_state();
+  if (ts == nullptr) return k_not_routed;
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (ts->depth != 0) {
+    if (!abandoned(*ts, here)) return k_pass;
+    settle(*ts);
+  }
+  if (thread_ring(ts) == nullptr) return k_not_routed;
+  pthread_testcancel();  // the plain call is a cancellation point on entry
+  ts->frame = here;
+  // Pair mode needs a non-blocking form of the operation: accept has one
+  // from Linux 6.10 (IORING_ACCEPT_DONTWAIT).
+  bool pair = plan.pair && plan.timeout_us == 0 && !plan.interruptible &&
+              (plan.rq.opcode != abi::k_op_accept || Ring::accept_dontwait());
+  bool waited = false;
+  long r;
+  do {
+    r = run_once(*ts, plan, pair, &waited);
+    // In pair mode EAGAIN is a wake-up another waiter won: wait again.
+  } while (pair && r == -EAGAIN);
+  if (waited && r != k_not_routed) bump(ts->counters.waits);
+  return r;
+}
+
+}  // namespace ringpool::shim::route

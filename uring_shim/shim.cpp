@@ -1,0 +1,54 @@
+// Start-up and the public face of the shim (uring_shim.hpp).
+#include "uring_shim.hpp"
+
+#include "../pool/errors.hpp"
+#include "../pool/options.hpp"
+#include "../pool/pool.hpp"
+#include "../pool/platform.hpp"
+#include "probe.hpp"
+#include "real.hpp"
+#include "thread_state.hpp"
+
+namespace ringpool::shim {
+
+namespace {
+
+// After preload's constructor (101): the pool serves dlsym's allocations
+// and the options (RINGPOOL_VERBOSE) are parsed.
+__attribute__((constructor(102))) void shim_init() {
+  resolve_real();
+  // RINGPOOL_URING is in pool/options' table (one parser, one warning for a
+  // bad value); the allocator itself never acts on it.
+  pool::init();
+  if (!pool::options().uring) return;
+  thread_state_init();
+  __atomic_store_n(&g_on, true, __ATOMIC_RELEASE);
+}
+
+// With RINGPOOL_VERBOSE, the counters at exit: tests read them to see that
+// routing happened at all.
+__attribute__((destructor)) void shim_fini() {
+  if (g_on && pool::options().verbose) print_counters();
+}
+
+}  // namespace
+
+bool enabled() { return g_on; }
+
+const char* unavailable_reason() { return probe::reason(); }
+
+void print_counters() {
+  Counters c = counters();
+  char buf[24];
+  platform::write_err("ringpool: uring[");
+  platform::write_err(pool::format_dec(buf, (unsigned long long)sys::getpid()));
+  platform::write_err("]:");
+#define RINGPOOL_SHIM_PRINT(name, help)                                \
+  platform::write_err(" " #name "=");                                   \
+  platform::write_err(pool::format_dec(buf, (unsigned long long)c.name));
+  RINGPOOL_SHIM_COUNTERS(RINGPOOL_SHIM_PRINT)
+#undef RINGPOOL_SHIM_PRINT
+  platform::write_err("\n");
+}
+
+}  // namespace ringpool::shim
