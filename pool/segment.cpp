@@ -302,7 +302,9 @@ void huge_table_put(const HugeEntry& in) {
   g_huge_table[i] = in;
 }
 
-bool huge_insert(const HugeEntry& in) {
+// Room for one more entry: grows the table when it is half full. The only
+// step of an insert that can fail (it maps the new table).
+bool huge_reserve() {
   if ((g_huge_used + 1) * 2 > g_huge_cap) {
     // Sized from the live count, so tombstones never make it grow forever.
     size_t cap = 256;
@@ -319,6 +321,11 @@ bool huge_insert(const HugeEntry& in) {
     }
     if (old) platform::unmap(old, old_cap * sizeof(HugeEntry));
   }
+  return true;
+}
+
+bool huge_insert(const HugeEntry& in) {
+  if (!huge_reserve()) return false;
   huge_table_put(in);
   uint8_t* c = &g_chunk_map[reinterpret_cast<uintptr_t>(in.user) >> k_chunk_shift];
   (*c)++;  // a count of huge starts in this chunk (at most 2: blocks > 2 MiB)
@@ -428,7 +435,10 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
   pg->xfree.store(0, std::memory_order_relaxed);
   if (g_harden) {
     if (pg->hbits == nullptr) pg->hbits = static_cast<uint64_t*>(meta_alloc(4096 / 8));
-    if (pg->hbits == nullptr) return nullptr;
+    if (pg->hbits == nullptr) {
+      segment_page_free(pg);
+      return nullptr;
+    }
     memset(pg->hbits, 0, 4096 / 8);
   }
   pg->heap.store(h, std::memory_order_release);
@@ -629,6 +639,10 @@ void* huge_realloc(void* p, size_t new_size) {
   if (e == nullptr || e->base != e->user || g_harden) return nullptr;  // copy instead
   HugeEntry copy = *e;
   if (mapped == copy.mapped) return p;
+  // Room for the new entry before the block moves: after mremap there is
+  // no way back, and a table that cannot grow then would lose the block.
+  if (!huge_reserve()) return nullptr;
+  e = huge_find(p);  // growing rebuilt the table
   void* q = platform::remap(copy.base, copy.mapped, mapped, true);
   if (q == nullptr) return nullptr;
   huge_remove(e);
@@ -636,7 +650,7 @@ void* huge_realloc(void* p, size_t new_size) {
   g_in_use_bytes = g_in_use_bytes + mapped - copy.mapped;
   copy.base = copy.user = q;
   copy.mapped = mapped;
-  if (!huge_insert(copy)) platform::die();  // cannot happen: a slot was freed
+  if (!huge_insert(copy)) platform::die();  // cannot happen: room was made above
   return q;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "platform.hpp"
+#include "pool.hpp"
 #include "types.hpp"
 
 namespace ringpool::pool {
@@ -106,6 +107,7 @@ void stats_fork_child() {
 int stats_fd() { return g_fd; }
 
 void snapshot_now(Snapshot* out) {
+  ensure_init();  // the region may move at init: read it after, not during
   SharedStats* s = stats_region();
   snapshot_from(s, shared_stats_bytes(s->slots), platform::now_ms(), out);
   out->resident = platform::resident_bytes();

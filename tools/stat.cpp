@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,7 +58,7 @@ struct Region {
   std::vector<char> bytes;
 };
 
-enum class Found { ok, no_process, no_permission, no_library, no_channel };
+enum class Found { ok, no_process, no_permission, no_library, no_channel, foreign_channel };
 
 // Read the region: through /proc/PID/fd (only the process's user may open
 // it), else through /proc/PID/mem at the mapping's address.
@@ -70,6 +69,7 @@ Found read_region(int pid, Region* out) {
   DIR* d = opendir((base + "/fd").c_str());
   if (d == nullptr) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_process;
   std::string channel;
+  int fd = -1;
   while (struct dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     char link[256];
@@ -84,25 +84,36 @@ Found read_region(int pid, Region* out) {
   }
   closedir(d);
   if (!channel.empty()) {
-    int fd = open(channel.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ELOOP) fd = open(channel.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      struct stat fst;
-      // Never trust a file owned by someone else.
-      if (fstat(fd, &fst) == 0 && fst.st_uid == st.st_uid && fst.st_size >= (off_t)sizeof(pool::SharedStats) &&
-          fst.st_size <= (off_t)(256u << 20)) {
-        void* m = mmap(nullptr, (size_t)fst.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED) {
-          out->bytes.assign(static_cast<char*>(m), static_cast<char*>(m) + fst.st_size);
-          munmap(m, (size_t)fst.st_size);
-          close(fd);
-          return Found::ok;
-        }
+    // O_NONBLOCK: the process may have put a FIFO under that number since
+    // readlink, and opening one would wait for a writer.
+    fd = open(channel.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) return Found::no_permission;
+  }
+  if (fd >= 0) {  // else it closed the descriptor since: try the mapping
+    struct stat fst;
+    // Never trust a file owned by someone else, and do not go around the
+    // check through /proc/PID/mem either: the mapping is that same file.
+    if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_uid != st.st_uid) {
+      close(fd);
+      return Found::foreign_channel;
+    }
+    if (fst.st_size >= (off_t)sizeof(pool::SharedStats) && fst.st_size <= (off_t)(256u << 20)) {
+      // pread, not mmap: the owner may shrink the file while it is read,
+      // and a mapping would then fault (SIGBUS); pread just returns less,
+      // and snapshot_from refuses a region shorter than its header says.
+      out->bytes.resize((size_t)fst.st_size);
+      size_t got = 0;
+      while (got < out->bytes.size()) {
+        ssize_t n = pread(fd, out->bytes.data() + got, out->bytes.size() - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
       }
       close(fd);
-    } else if (errno == EACCES || errno == EPERM) {
-      return Found::no_permission;
+      out->bytes.resize(got);
+      return Found::ok;
     }
+    close(fd);
   }
   // The program may have closed the descriptor (daemons close all fds);
   // the mapping is still there.
@@ -122,11 +133,11 @@ Found read_region(int pid, Region* out) {
   }
   if (!has_lib) return Found::no_library;
   if (lo == 0 || hi <= lo || hi - lo > (256u << 20)) return Found::no_channel;
-  int fd = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_channel;
+  int mem = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (mem < 0) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_channel;
   out->bytes.resize(hi - lo);
-  ssize_t n = pread(fd, out->bytes.data(), hi - lo, (off_t)lo);
-  close(fd);
+  ssize_t n = pread(mem, out->bytes.data(), hi - lo, (off_t)lo);
+  close(mem);
   if (n != (ssize_t)(hi - lo)) return Found::no_channel;
   return Found::ok;
 }
@@ -154,6 +165,10 @@ int report(int pid, Found f) {
       break;
     case Found::no_channel:
       fprintf(stderr, "ringpool stat: %s runs libringpool but has no readable stats channel\n", who.c_str());
+      break;
+    case Found::foreign_channel:
+      fprintf(stderr, "ringpool stat: %s: its stats channel is not a file of the process's owner; not read\n",
+              who.c_str());
       break;
     case Found::ok:
       return 0;
