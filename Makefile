@@ -125,6 +125,7 @@ check-symbols: $(LIB)
 
 -include tests/preload.mk
 -include tests/profile.mk
+-include tests/reliability.mk
 -include bench/bench.mk
 -include packaging.mk
 
@@ -145,7 +146,7 @@ $(HOSTILE_BIN)/%: tests/hostile/%.c
 check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
 	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)
 
-check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install check-profile check-shim
+check: all check-symbols check-unit check-preload check-stats check-hostile check-dist check-install check-profile check-shim check-reliability check-fuzz-regress
 	@echo "make check: all suites passed"
 
 demo:
