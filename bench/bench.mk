@@ -5,7 +5,8 @@
 # Expects BUILD (build directory) and LIB (the library under test); CC and
 # CXX come from make's defaults or the caller. Workloads link no allocator:
 # they use whatever malloc is preloaded. BENCH_ARGS passes options to
-# bench/run.py, e.g. BENCH_ARGS='--reps 5 --extra harden=$(LIB):RINGPOOL_HARDEN=1'.
+# bench/run.py, e.g. BENCH_ARGS='--reps 5 --only churn'. make bench adds the
+# rows ringpool-harden and ringpool-nostats (a build without counters).
 
 # Targets defined here must not become the includer's default goal.
 BENCH_SAVED_GOAL := $(.DEFAULT_GOAL)
@@ -57,8 +58,19 @@ $(BENCH_OUT)/spawn: bench/tools/spawn.c | $(BENCH_OUT)/
 $(BENCH_OUT)/:
 	$(BENCH_Q)mkdir -p $@
 
-bench: $(BENCH_LIB_DEP) $(BENCH_BINS)
-	python3 bench/run.py --lib $(LIB) --bin $(BENCH_OUT) $(BENCH_ARGS)
+# Two more rows of ringpool itself: hardened (RINGPOOL_HARDEN=1), and a
+# build without statistics counters, so that their costs are measured.
+BENCH_NOSTATS_LIB := $(BUILD)/nostats/libringpool.so.1
+BENCH_ROWS := --extra ringpool-harden=$(LIB):RINGPOOL_HARDEN=1 \
+	--extra ringpool-nostats=$(BENCH_NOSTATS_LIB)
+
+.PHONY: bench-nostats-lib
+bench-nostats-lib:
+	$(BENCH_Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/nostats \
+	  CPPFLAGS="$(CPPFLAGS) -DRINGPOOL_NO_STATS" $(BENCH_NOSTATS_LIB)
+
+bench: $(BENCH_LIB_DEP) $(BENCH_BINS) $(if $(BENCH_LIB_DEP),bench-nostats-lib)
+	python3 bench/run.py --lib $(LIB) --bin $(BENCH_OUT) $(if $(BENCH_LIB_DEP),$(BENCH_ROWS)) $(BENCH_ARGS)
 
 bench-quick: $(BENCH_LIB_DEP) $(BENCH_BINS)
 	python3 bench/run.py --quick --lib $(LIB) --bin $(BENCH_OUT) $(BENCH_ARGS)
