@@ -596,25 +596,11 @@ class ChannelAccess {
   // 0, or an errno-like reason with a message in *why.
   bool open_for(int pid, long uid, std::string* why) {
     std::string base = "/proc/" + std::to_string(pid);
-    DIR* d = opendir((base + "/fd").c_str());
-    if (d == nullptr) {
+    std::string channel;
+    if (!find_fd_by_link(pid, prof::k_channel_link, &channel)) {
       *why = errno == EACCES || errno == EPERM ? "permission denied (it belongs to another user)" : "cannot read its fds";
       return false;
     }
-    std::string channel;
-    while (struct dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      char link[256];
-      std::string p = base + "/fd/" + e->d_name;
-      ssize_t n = readlink(p.c_str(), link, sizeof link - 1);
-      if (n <= 0) continue;
-      link[n] = 0;
-      if (strcmp(link, prof::k_channel_link) == 0) {
-        channel = p;
-        break;
-      }
-    }
-    closedir(d);
     if (!channel.empty()) {
       int fd = open(channel.c_str(), O_RDWR | O_CLOEXEC);
       if (fd >= 0) {

@@ -66,23 +66,10 @@ Found read_region(int pid, Region* out) {
   std::string base = "/proc/" + std::to_string(pid);
   struct stat st;
   if (stat(base.c_str(), &st) != 0) return Found::no_process;
-  DIR* d = opendir((base + "/fd").c_str());
-  if (d == nullptr) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_process;
   std::string channel;
+  if (!find_fd_by_link(pid, k_channel_name, &channel))
+    return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_process;
   int fd = -1;
-  while (struct dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    char link[256];
-    std::string p = base + "/fd/" + e->d_name;
-    ssize_t n = readlink(p.c_str(), link, sizeof link - 1);
-    if (n <= 0) continue;
-    link[n] = 0;
-    if (strcmp(link, k_channel_name) == 0) {
-      channel = p;
-      break;
-    }
-  }
-  closedir(d);
   if (!channel.empty()) {
     // O_NONBLOCK: the process may have put a FIFO under that number since
     // readlink, and opening one would wait for a writer.
@@ -215,6 +202,27 @@ std::string human(uint64_t v) {
 }
 
 }  // namespace
+
+bool find_fd_by_link(int pid, const char* link_text, std::string* path) {
+  std::string base = "/proc/" + std::to_string(pid) + "/fd/";
+  path->clear();
+  DIR* d = opendir(base.c_str());
+  if (d == nullptr) return false;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[256];
+    std::string p = base + e->d_name;
+    ssize_t n = readlink(p.c_str(), link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = 0;
+    if (strcmp(link, link_text) == 0) {
+      *path = p;
+      break;
+    }
+  }
+  closedir(d);
+  return true;
+}
 
 int cmd_stat(int argc, char** argv) {
   bool json = false;
