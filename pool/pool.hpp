@@ -137,8 +137,8 @@ inline void* alloc(size_t n) {
 
 inline void free(void* p) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  if (RINGPOOL_LIKELY((a >> k_address_bits) == 0 &&
-                      g_chunk_map[a >> k_chunk_shift] == k_chunk_segment)) {
+  uintptr_t chunk = a >> k_chunk_shift;  // one shift serves the bound and the index
+  if (RINGPOOL_LIKELY(chunk < sizeof g_chunk_map && g_chunk_map[chunk] == k_chunk_segment)) {
     Page* pg = page_of(p);
     Heap* h = t_heap;
     if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == h)) {
@@ -153,7 +153,9 @@ inline void free(void* p) {
       h->counters->frees[pg->cls]++;
 #endif
       // Zero: empty (not the head page); negative: k_used_full is set.
-      if (RINGPOOL_LIKELY((int32_t)--pg->used > 0)) return;
+      // (Through an int32_t so that the compiler decrements in memory and
+      // branches on the flags: signed and unsigned variants may alias.)
+      if (RINGPOOL_LIKELY(--*reinterpret_cast<int32_t*>(&pg->used) > 0)) return;
       free_local_slow(pg);
       return;
     }
