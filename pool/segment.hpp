@@ -4,11 +4,15 @@
 //
 // Glossary
 //   dirty     free memory that may still be resident. Purging decommits it.
-//   retain    the dirty bytes kept for reuse: max(RINGPOOL_RETAIN,
-//             in-use / 8). Above it we purge at once, so a program that
-//             frees a big peak and then idles drops its RSS without a timer;
-//             below it, dirty memory older than RINGPOOL_PURGE_DELAY is
-//             purged on the next slow-path visit.
+//   delay     dirty memory older than RINGPOOL_PURGE_DELAY is purged on
+//             the next slow-path visit, down to `retain`.
+//   retain    the dirty bytes a purge leaves: max(RINGPOOL_RETAIN,
+//             in-use / 8).
+//   drop      dirty memory beyond max(128 MiB, in-use / 2) is purged at
+//             once, whatever its age.
+//   purger    a detached thread started when more than 2 x RINGPOOL_RETAIN
+//             is dirty: it purges on the delay for a program that no longer
+//             calls malloc, and exits when little is left.
 #pragma once
 #include <stddef.h>
 
