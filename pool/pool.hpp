@@ -7,8 +7,10 @@
 // slow path sets the thread up, so there is no "initialised?" branch.
 //
 // Fast path of free: the chunk map says "one of our segments" (one byte
-// load, which also rejects foreign pointers), masking finds the page, and a
-// page of this thread's heap takes the block on its local free list.
+// load, which also rejects foreign pointers), masking finds the segment and
+// its unit table the page; the block must be a block start (one multiply)
+// and not carry the free canary (a double free); then a page of this
+// thread's heap takes it on its local free list.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
