@@ -24,15 +24,6 @@
 # Targets defined here must not become the includer's default goal.
 PACKAGING_SAVED_GOAL := $(.DEFAULT_GOAL)
 
-BUILD ?= build
-VERSION ?= $(shell cat VERSION)
-prefix ?= /usr/local
-exec_prefix ?= $(prefix)
-bindir ?= $(exec_prefix)/bin
-libdir ?= $(exec_prefix)/lib
-includedir ?= $(prefix)/include
-mandir ?= $(prefix)/share/man
-
 PC := $(BUILD)/ringpool.pc
 MAN_PAGES := man/ringpool.1 man/ringpool.3 man/ringpool.7
 DEB_DIR := $(BUILD)/deb

@@ -30,8 +30,6 @@ namespace ringpool::pool {
   X(threads_exited, "thread heaps handed back at thread exit")          \
   X(heaps_adopted, "idle heaps merged into a running thread")           \
   X(pages_reclaimed, "full pages handed back by a remote free")         \
-  X(huge_allocs, "blocks above 2 MiB mapped")                           \
-  X(large_allocs, "blocks of 32 KiB..2 MiB allocated")                  \
   X(socket_routed, "socket calls routed through io_uring")              \
   X(socket_passed, "socket calls passed straight to libc")              \
   X(socket_fallback, "socket calls that fell back after io_uring failed")
@@ -63,7 +61,7 @@ struct BackendStats {
 };
 
 constexpr char k_stats_magic[8] = {'R', 'I', 'N', 'G', 'P', 'O', 'O', 'L'};
-constexpr uint32_t k_stats_layout = 1;
+constexpr uint32_t k_stats_layout = 2;
 
 struct SharedStats {
   char magic[8];
@@ -120,7 +118,6 @@ struct Snapshot {
   uint64_t page_bytes;      // small and large pages
   uint64_t cached_bytes;    // free space inside small pages (thread caches)
   uint64_t mapped, resident, dirty, released, meta_bytes;
-  uint64_t large_count, large_bytes, huge_count, huge_bytes;
   uint64_t threads_active, threads_exited;
   // Since start, small requests: bytes asked for vs bytes of the blocks
   // that served them (the difference is the size classes' rounding).

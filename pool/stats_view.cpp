@@ -87,18 +87,9 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
   }
   for (uint32_t i = 0; i < used; i++) out->requested_bytes += load(s->heaps[i].requested);
   if (out->requested_bytes > out->block_bytes) out->requested_bytes = out->block_bytes;
-  ClassRow& large = out->rows[k_row_large];
-  large.allocs = b.large_allocs;
-  large.frees = b.large_frees;
-  large.live_blocks = b.large_count;
-  large.live_bytes = b.large_bytes;
-  large.page_bytes = b.large_bytes;
-  ClassRow& huge = out->rows[k_row_huge];
-  huge.allocs = b.huge_allocs;
-  huge.frees = b.huge_frees;
-  huge.live_blocks = b.huge_count;
-  huge.live_bytes = b.huge_bytes;
-  huge.page_bytes = b.huge_bytes;
+  // A large or huge block is its own page: live bytes are page bytes.
+  out->rows[k_row_large] = ClassRow{0, b.large_allocs, b.large_frees, b.large_count, b.large_bytes, b.large_bytes};
+  out->rows[k_row_huge] = ClassRow{0, b.huge_allocs, b.huge_frees, b.huge_count, b.huge_bytes, b.huge_bytes};
   out->live_blocks += b.large_count + b.huge_count;
   out->live_bytes += b.large_bytes + b.huge_bytes;
   out->page_bytes = b.page_bytes;
@@ -106,10 +97,6 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
   out->dirty = b.dirty;
   out->released = b.purged;
   out->meta_bytes = b.meta_bytes;
-  out->large_count = b.large_count;
-  out->large_bytes = b.large_bytes;
-  out->huge_count = b.huge_count;
-  out->huge_bytes = b.huge_bytes;
 #define RINGPOOL_COPY(name, help) out->global.name = load(s->global.name);
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_COPY)
 #undef RINGPOOL_COPY
@@ -125,7 +112,7 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
   if (size) buf[0] = 0;
   o.put("ringpool statistics for pid %d (up %.1f s)\n", s.pid, (double)s.uptime_ms / 1000);
   o.put("  live:      %s in %llu blocks\n", human(s.live_bytes, a, sizeof a), (unsigned long long)s.live_blocks);
-  o.put("  in pages:  %s (free inside pages, cached by threads: %s)\n", human(s.page_bytes + s.huge_bytes, b, sizeof b),
+  o.put("  in pages:  %s (free inside pages, cached by threads: %s)\n", human(s.page_bytes + s.rows[k_row_huge].live_bytes, b, sizeof b),
         human(s.cached_bytes, c, sizeof c));
   if (s.block_bytes)
     o.put("  requested: %s in small blocks since start, served with %s (%.1f%% rounding)\n",
@@ -136,8 +123,8 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
   o.put("  free, not yet returned to the OS: %s    returned so far: %s\n", human(s.dirty, a, sizeof a),
         human(s.released, b, sizeof b));
   o.put("  large (32 KiB-2 MiB): %llu blocks, %s    huge (> 2 MiB): %llu blocks, %s\n",
-        (unsigned long long)s.large_count, human(s.large_bytes, a, sizeof a), (unsigned long long)s.huge_count,
-        human(s.huge_bytes, b, sizeof b));
+        (unsigned long long)s.rows[k_row_large].live_blocks, human(s.rows[k_row_large].live_bytes, a, sizeof a), (unsigned long long)s.rows[k_row_huge].live_blocks,
+        human(s.rows[k_row_huge].live_bytes, b, sizeof b));
   o.put("  threads:   %llu alive, %llu exited    foreign frees: %llu\n", (unsigned long long)s.threads_active,
         (unsigned long long)s.threads_exited, (unsigned long long)s.global.foreign_frees);
   if (s.global.socket_routed || s.global.socket_passed || s.global.socket_fallback)
@@ -170,8 +157,8 @@ size_t format_json(const Snapshot& s, char* buf, size_t size) {
         u(s.live_blocks), u(s.page_bytes), u(s.cached_bytes));
   o.put("\"mapped\":%llu,\"resident\":%llu,\"dirty\":%llu,\"released\":%llu,\"meta_bytes\":%llu,", u(s.mapped),
         u(s.resident), u(s.dirty), u(s.released), u(s.meta_bytes));
-  o.put("\"large_count\":%llu,\"large_bytes\":%llu,\"huge_count\":%llu,\"huge_bytes\":%llu,", u(s.large_count),
-        u(s.large_bytes), u(s.huge_count), u(s.huge_bytes));
+  o.put("\"large_count\":%llu,\"large_bytes\":%llu,\"huge_count\":%llu,\"huge_bytes\":%llu,", u(s.rows[k_row_large].live_blocks),
+        u(s.rows[k_row_large].live_bytes), u(s.rows[k_row_huge].live_blocks), u(s.rows[k_row_huge].live_bytes));
   o.put("\"threads_active\":%llu,\"threads_exited\":%llu,", u(s.threads_active), u(s.threads_exited));
   o.put("\"requested_bytes\":%llu,\"block_bytes\":%llu,", u(s.requested_bytes), u(s.block_bytes));
   o.put("\"counters\":{");

@@ -83,10 +83,10 @@ RINGPOOL_EXPORT int ringpool_stats_get(struct ringpool_stats* out) {
   r.resident = s.resident;
   r.dirty = s.dirty;
   r.released = s.released;
-  r.large_count = s.large_count;
-  r.large_bytes = s.large_bytes;
-  r.huge_count = s.huge_count;
-  r.huge_bytes = s.huge_bytes;
+  r.large_count = s.rows[pool::k_row_large].live_blocks;
+  r.large_bytes = s.rows[pool::k_row_large].live_bytes;
+  r.huge_count = s.rows[pool::k_row_huge].live_blocks;
+  r.huge_bytes = s.rows[pool::k_row_huge].live_bytes;
   r.foreign_frees = s.global.foreign_frees;
   r.threads_active = s.threads_active;
   r.threads_exited = s.threads_exited;

@@ -19,8 +19,8 @@ RINGPOOL_EXPORT struct mallinfo2 mallinfo2(void) {
   struct mallinfo2 m = {};
   m.arena = s.mapped;
   m.ordblks = s.live_blocks;
-  m.hblks = s.huge_count;
-  m.hblkhd = s.huge_bytes;
+  m.hblks = s.rows[pool::k_row_huge].live_blocks;
+  m.hblkhd = s.rows[pool::k_row_huge].live_bytes;
   m.uordblks = s.live_bytes;
   m.fordblks = s.mapped > s.live_bytes ? s.mapped - s.live_bytes : 0;
   m.keepcost = s.dirty;
@@ -59,8 +59,8 @@ RINGPOOL_EXPORT void malloc_stats(void) {
   ringpool::platform::write_err("Total (incl. mmap):\n");
   line("system bytes     = ", s.mapped);
   line("in use bytes     = ", s.live_bytes);
-  line("max mmap regions = ", s.huge_count);
-  line("max mmap bytes   = ", s.huge_bytes);
+  line("max mmap regions = ", s.rows[pool::k_row_huge].live_blocks);
+  line("max mmap bytes   = ", s.rows[pool::k_row_huge].live_bytes);
 }
 
 RINGPOOL_EXPORT int malloc_info(int options, FILE* f) {

@@ -325,7 +325,8 @@ int cmd_top(int argc, char** argv) {
     if (!once) fputs("\033[H\033[2J", stdout);
     printf("%8s  %-16s %10s %10s %10s %8s\n", "PID", "COMMAND", "LIVE", "RESIDENT", "OVERHEAD", "THREADS");
     for (const Row& r : rows) {
-      uint64_t overhead = r.s.page_bytes + r.s.huge_bytes > r.s.live_bytes ? r.s.page_bytes + r.s.huge_bytes - r.s.live_bytes : 0;
+      uint64_t held = r.s.page_bytes + r.s.rows[pool::k_row_huge].live_bytes;
+      uint64_t overhead = held > r.s.live_bytes ? held - r.s.live_bytes : 0;
       printf("%8d  %-16.16s %10s %10s %10s %8llu\n", r.pid, r.comm.c_str(), human(r.s.live_bytes).c_str(),
              human(r.s.resident).c_str(), human(overhead).c_str(), (unsigned long long)r.s.threads_active);
     }
