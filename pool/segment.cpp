@@ -61,7 +61,6 @@ struct HugeEntry {
   void* user;
   void* base;      // start of the mapping
   size_t mapped;   // length of the mapping
-  bool zeroed;
 };
 HugeEntry* g_huge_table;
 size_t g_huge_cap;   // power of two
@@ -585,7 +584,7 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
   }
   {
     LockGuard g(g_lock);
-    if (!huge_insert(HugeEntry{base, base, mapped, zeroed})) {
+    if (!huge_insert(HugeEntry{base, base, mapped})) {
       platform::unmap(base, mapped);
       return nullptr;
     }

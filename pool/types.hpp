@@ -84,7 +84,6 @@ struct alignas(64) Page {
   uint16_t capacity;  // owner: blocks carved so far
   uint16_t reserved;  // blocks the span can hold
   uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
-  uint8_t zeroed;     // large/huge: the block's memory is known zero
   Page* next;         // owner: class queue or full list
 
   // ---- line 1
