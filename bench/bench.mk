@@ -6,7 +6,8 @@
 # CXX come from make's defaults or the caller. Workloads link no allocator:
 # they use whatever malloc is preloaded. BENCH_ARGS passes options to
 # bench/run.py, e.g. BENCH_ARGS='--reps 5 --only churn'. make bench adds the
-# rows ringpool-harden and ringpool-nostats (a build without counters).
+# rows ringpool-harden, ringpool-profile (RINGPOOL_PROFILE at the default
+# rate) and ringpool-nostats (a build without counters).
 
 # Targets defined here must not become the includer's default goal.
 BENCH_SAVED_GOAL := $(.DEFAULT_GOAL)
@@ -58,10 +59,12 @@ $(BENCH_OUT)/spawn: bench/tools/spawn.c | $(BENCH_OUT)/
 $(BENCH_OUT)/:
 	$(BENCH_Q)mkdir -p $@
 
-# Two more rows of ringpool itself: hardened (RINGPOOL_HARDEN=1), and a
-# build without statistics counters, so that their costs are measured.
+# More rows of ringpool itself: hardened (RINGPOOL_HARDEN=1), heap
+# profiling at the default rate, and a build without statistics counters,
+# so that their costs are measured.
 BENCH_NOSTATS_LIB := $(BUILD)/nostats/libringpool.so.1
 BENCH_ROWS := --extra ringpool-harden=$(LIB):RINGPOOL_HARDEN=1 \
+	--extra ringpool-profile=$(LIB):RINGPOOL_PROFILE=$(abspath $(BENCH_OUT))/bench.heap \
 	--extra ringpool-nostats=$(BENCH_NOSTATS_LIB)
 
 .PHONY: bench-nostats-lib

@@ -33,11 +33,7 @@ bool g_harden;
 bool g_slow_mode;
 uintptr_t g_list_key;
 ProfileHooks g_profile_hooks;
-
-void set_profile_hooks(const ProfileHooks& hooks) {
-  __atomic_store_n(&g_profile_hooks.on_free, hooks.on_free, __ATOMIC_RELEASE);
-  __atomic_store_n(&g_profile_hooks.on_alloc, hooks.on_alloc, __ATOMIC_RELEASE);
-}
+bool g_sampling;
 uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
@@ -495,13 +491,107 @@ void slow_mode_free(Page* pg, Block* b) {
   free_remote(pg, b);
 }
 
-void* alloc_small_slow(Heap* h, unsigned c) {
+// ---- heap profiling: which blocks are sampled ---------------------------------
+//
+// The profiler's sample points form a Poisson process over the bytes each
+// thread allocates: a small block spans its class size, a large or huge one
+// the size asked for. t_sample_left holds the bytes before the thread's next
+// point. The blocks a page hands the fast path are charged when handed out,
+// and the list is cut after the last block that ends before the point, so
+// the block that holds it is allocated here, on a slow path, from
+// g_sample_heap. No thread owns that heap: the free of a sampled block takes
+// free_other, which tells the profiler. Charging a list before its blocks
+// are used only reorders the thread's byte stream; every byte is still a
+// point with the same probability, so the estimates stay unbiased.
+
+void* alloc_small_slow(Heap* h, unsigned c, size_t n);
+
+constinit Heap g_sample_heap{&g_empty_page, &g_empty_counters};
+platform::Mutex g_sample_lock;       // the sample heap's owner; taken before its lock and g_lock
+unsigned g_samples_since_collect;    // under g_sample_lock
+__thread int64_t t_sample_left __attribute__((tls_model("initial-exec"))) = -1;  // -1: not drawn
+
+// Blocks on pg->free. free and local_free hold capacity - page_used blocks
+// between them (remote frees count as used until collected), so once the
+// slow path has moved local_free over, no walk is needed.
+uint32_t free_count(const Page* pg) {
+  if (pg->local_free == nullptr) return pg->capacity - page_used(pg);
+  uint32_t n = 0;  // a list nobody charged (an adopted heap's)
+  for (Block* b = pg->free; b; b = list_enc(b->next)) n++;
+  return n;
+}
+
+// Leave the first `keep` blocks on pg->free; the rest go to local_free.
+void cut_free_list(Page* pg, uint32_t keep) {
+  Block* rest;
+  if (keep == 0) {
+    rest = pg->free;
+    pg->free = nullptr;
+  } else {
+    Block* last = pg->free;
+    for (uint32_t i = 1; i < keep && last->next != list_enc(nullptr); i++) last = list_enc(last->next);
+    rest = list_enc(last->next);
+    last->next = list_enc(nullptr);
+  }
+  if (rest == nullptr) return;
+  if (pg->local_free) {
+    Block* tail = rest;
+    while (Block* next = list_enc(tail->next)) tail = next;
+    tail->next = list_enc(pg->local_free);
+  }
+  pg->local_free = rest;
+}
+
+void* sample_alloc(unsigned c) {
+  LockGuard g(g_sample_lock);
+  // Sampled blocks come back as remote frees: now and then give back the
+  // pages they emptied.
+  if (++g_samples_since_collect == 256) {
+    g_samples_since_collect = 0;
+    heap_collect(&g_sample_heap);
+  }
+  return alloc_small_slow(&g_sample_heap, c, k_classes.size[c]);
+}
+
+int64_t sample_gap() {
+  int64_t left = t_sample_left;
+  return left >= 0 ? left : g_profile_hooks.next_gap();
+}
+
+// pg->free is not empty: charge the blocks the fast path will take from it,
+// the caller's first. If the thread's next point falls in the caller's
+// block, the caller gets a block of the sample heap instead (returned).
+void* charge_free_list(Page* pg, unsigned c, size_t n) {
+  const int64_t size = k_classes.size[c];
+  int64_t left = sample_gap();
+  void* sampled = nullptr;
+  if (left < size) {
+    sampled = sample_alloc(c);
+    left = g_profile_hooks.next_gap();  // memoryless: drawn from the block's end
+  }
+  uint32_t taken = sampled ? 0 : 1;
+  left = left >= taken * size ? left - taken * size : 0;
+  // In slow mode every allocation comes here and charges its own block.
+  uint32_t keep = g_slow_mode ? 0 : free_count(pg) - taken;
+  if ((uint64_t)left / size < keep) {
+    keep = (uint32_t)(left / size);
+    cut_free_list(pg, taken + keep);
+  }
+  t_sample_left = left - keep * size;
+  if (sampled) g_profile_hooks.on_sample(sampled, n);
+  return sampled;
+}
+
+void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
   if (h->reclaim_pending.load(std::memory_order_relaxed)) drain_reclaimed(h);
   bool adopted = false;
   for (;;) {
     Page* pg = h->pages[c];
     while (pg != &g_empty_page) {
       if (refill(pg)) {
+        if (RINGPOOL_UNLIKELY(g_sampling) && h != &g_sample_heap) {
+          if (void* p = charge_free_list(pg, c, n)) return p;
+        }
         Block* b = pg->free;
         pg->free = list_enc(b->next);
         if (RINGPOOL_UNLIKELY(g_harden)) harden_on_alloc(pg, b);
@@ -517,7 +607,7 @@ void* alloc_small_slow(Heap* h, unsigned c) {
     }
     purge_tick();
     // Before mapping more, take the pages of a thread that exited.
-    if (!adopted && g_idle_count.load(std::memory_order_relaxed) != 0 && heap_adopt(h)) {
+    if (!adopted && g_idle_count.load(std::memory_order_relaxed) != 0 && h != &g_sample_heap && heap_adopt(h)) {
       adopted = true;
       continue;
     }
@@ -530,6 +620,7 @@ void* alloc_small_slow(Heap* h, unsigned c) {
 // ---- fork -------------------------------------------------------------------
 
 void fork_prepare() {
+  g_sample_lock.lock();
   g_lock.lock();
   for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.lock();
 }
@@ -537,12 +628,14 @@ void fork_prepare() {
 void fork_parent() {
   for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.unlock();
   g_lock.unlock();
+  g_sample_lock.unlock();
 }
 
 // The other threads are gone, maybe in the middle of a fast path: their
 // heaps cannot be trusted, so the child never allocates from them again
 // (frees into their pages still work: those are atomic).
 void fork_child() {
+  g_sample_lock.reset();
   g_lock.reset();
   purge_fork_child();
   stats_fork_child();
@@ -569,14 +662,40 @@ void init() {
     g_harden = true;
     verbose_msg("hardened mode: encoded free lists, exact double-free checks, guard pages");
   }
-  g_slow_mode = g_harden || options().profiling;
+  g_slow_mode = g_harden;
   g_key_ok = pthread_key_create(&g_key, on_thread_exit) == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   t_in_init = false;
   g_init_state.store(2, std::memory_order_release);
 }
 
+void set_profile_hooks(const ProfileHooks& hooks) {
+  ensure_init();
+  g_profile_hooks = hooks;
+  {
+    LockGuard g(g_lock);
+    if (g_sample_heap.state != k_heap_sample) {
+      g_sample_heap.counters = stats_slot_acquire();
+      g_sample_heap.state = k_heap_sample;
+      g_sample_heap.next_all = g_all_heaps;
+      g_all_heaps = &g_sample_heap;
+    }
+  }
+  __atomic_store_n(&g_sampling, true, __ATOMIC_RELEASE);
+}
+
+void sample_large(void* p, size_t n) {
+  int64_t left = sample_gap();
+  if ((uint64_t)left < n) {
+    t_sample_left = g_profile_hooks.next_gap();
+    g_profile_hooks.on_sample(p, n);
+  } else {
+    t_sample_left = left - (int64_t)n;
+  }
+}
+
 void* alloc_slow(size_t n, bool zero) {
+  if (RINGPOOL_UNLIKELY(g_sampling)) g_profile_hooks.on_slow();
   if (n <= k_small_max) {
     Heap* h = current_heap();
     if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
@@ -586,13 +705,12 @@ void* alloc_slow(size_t n, bool zero) {
         return nullptr;
       }
     }
-    void* p = alloc_small_slow(h, class_of(n));
+    void* p = alloc_small_slow(h, class_of(n), n);
     if (p == nullptr) {
       errno = ENOMEM;
       return nullptr;
     }
     if (zero) memset(p, 0, n);
-    if (g_profile_hooks.on_alloc) g_profile_hooks.on_alloc(p, n);
     return p;
   }
   ensure_init();
@@ -603,7 +721,7 @@ void* alloc_slow(size_t n, bool zero) {
     p = huge_alloc(n, 0, zero);
   }
   if (p == nullptr) errno = ENOMEM;
-  else if (g_profile_hooks.on_alloc) g_profile_hooks.on_alloc(p, n);
+  else if (RINGPOOL_UNLIKELY(g_sampling)) sample_large(p, n);
   return p;
 }
 
@@ -620,10 +738,8 @@ void free_other(Page* pg, void* p) {
     case k_kind_small: {
       if (!block_start(pg, p)) report_inside_block(p);
       Block* b = static_cast<Block*>(p);
-      if (RINGPOOL_UNLIKELY(g_slow_mode)) {
-        if (g_profile_hooks.on_free) g_profile_hooks.on_free(p);
-        return slow_mode_free(pg, b);
-      }
+      if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample_heap)) g_profile_hooks.on_free(p);
+      if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
       b->canary = canary;
@@ -633,7 +749,7 @@ void free_other(Page* pg, void* p) {
     }
     case k_kind_large:
       if (p != page_start(segment_of(pg), pg)) report_bad_pointer("free(): invalid pointer (inside a block)", p);
-      if (g_profile_hooks.on_free) g_profile_hooks.on_free(p);
+      if (RINGPOOL_UNLIKELY(g_sampling)) g_profile_hooks.on_free(p);
       large_free(pg);
       return;
     default:

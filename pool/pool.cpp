@@ -80,7 +80,7 @@ void* alloc_aligned(size_t align, size_t n) {
   if (rounded <= k_large_max && align <= k_large_max) p = large_alloc(rounded, align, false);
   if (p == nullptr) p = huge_alloc(rounded, align, false);
   if (p == nullptr) errno = ENOMEM;
-  else if (g_profile_hooks.on_alloc) g_profile_hooks.on_alloc(p, n);
+  else if (RINGPOOL_UNLIKELY(g_sampling)) sample_large(p, n);
   return p;
 }
 
@@ -92,7 +92,7 @@ void free_not_segment(void* p) {
   if (p == nullptr) return;
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if ((a >> k_address_bits) == 0 && g_chunk_map[a >> k_chunk_shift] != 0) {
-    if (g_profile_hooks.on_free && huge_usable(p)) g_profile_hooks.on_free(p);
+    if (RINGPOOL_UNLIKELY(g_sampling) && huge_usable(p)) g_profile_hooks.on_free(p);
     if (huge_free(p)) return;
   }
   stat_inc(stats_global().foreign_frees);
@@ -138,9 +138,9 @@ void* realloc(void* p, size_t n) {
       if (n <= usable && n * 2 >= usable) return p;
       if (n > k_large_max) {
         void* q = huge_realloc(p, n);
-        if (q && q != p && g_profile_hooks.on_free) {  // moved by mremap
+        if (q && q != p && g_sampling) {  // moved by mremap
           g_profile_hooks.on_free(p);
-          g_profile_hooks.on_alloc(q, n);
+          sample_large(q, n);
         }
         if (q) return q;
       }

@@ -37,18 +37,28 @@ extern uintptr_t g_cookie;  // per-process secret (init), never 0
 // free. Otherwise g_list_key is 0 and encoding is the identity.
 extern bool g_harden;
 extern uintptr_t g_list_key;
-// Set at init when hardening or profiling is asked for: each thread's heap
-// lives outside t_heap, so every malloc and free takes a slow path, where
-// the checks and the profiler's hooks run. Off: the fast paths pay nothing.
+// Set at init when hardening is asked for: each thread's heap lives outside
+// t_heap, so every malloc and free takes a slow path, where the checks run.
+// Off: the fast paths pay nothing.
 extern bool g_slow_mode;
 
-// The profiler's view of allocation (set by preload/ when profiling).
+// The heap profiler's view of allocation (set by preload/ when profiling).
+// The pool picks the sampled blocks and keeps its fast paths: a page hands
+// the fast path only the blocks that end before the thread's next sample
+// point, so the block that holds the point is allocated on a slow path, from
+// a heap no thread owns, whose frees take the remote path, which reports them.
 struct ProfileHooks {
-  void (*on_alloc)(void* p, size_t size);
-  void (*on_free)(void* p);
+  int64_t (*next_gap)();                    // bytes to the next sample point, >= 0
+  void (*on_sample)(void* p, size_t size);  // p (size bytes asked) holds a sample point
+  void (*on_free)(void* p);                 // p may have been sampled
+  void (*on_slow)();                        // any malloc slow path: answer requests
 };
 extern ProfileHooks g_profile_hooks;
+extern bool g_sampling;  // the hooks are set
 void set_profile_hooks(const ProfileHooks& hooks);
+// A large or huge block was allocated (on a slow path): sample it if the
+// thread's next sample point falls in it.
+void sample_large(void* p, size_t n);
 inline Block* list_enc(Block* p) { return reinterpret_cast<Block*>(reinterpret_cast<uintptr_t>(p) ^ g_list_key); }
 extern __thread Heap* t_heap __attribute__((tls_model("initial-exec")));
 

@@ -10,8 +10,9 @@
 //             writes it through /proc/PID/mem at the mapping's address.
 //   request   the CLI writes `dir` (an absolute path of a directory it made,
 //             mode 0700, owned by the process's effective uid), then adds one
-//             to `request`. The process notices on its next malloc (any
-//             thread; two loads per call: it runs in slow mode anyway),
+//             to `request`. The process notices on a malloc slow path (any
+//             thread: a thread's free lists run out every few hundred to few
+//             thousand allocations; two loads per slow path),
 //             writes `dir`/profile.heap with O_CREAT|O_EXCL|O_NOFOLLOW, mode
 //             0600, stores `status` (0 or an errno) and then `served`.
 //   owner     the pid of the CLI that holds the channel (0: free), so two

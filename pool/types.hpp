@@ -54,7 +54,7 @@ struct Heap;
 // (segment->unit_page maps every unit of a span to it).
 // Invariant (small pages), with n = used & ~k_used_full:
 //   n == blocks handed out + |xfree| + head, and
-//   n - head + |free| + |local_free| + |xfree| == capacity
+//   n - head + |free| + |local_free| == capacity
 // where head is 1 while the page is first in its class queue: that pin keeps
 // the page a thread allocates from out of the "empty" slow path when one
 // block is allocated and freed in a loop.
@@ -137,6 +137,7 @@ enum HeapState : uint8_t {
   k_heap_active = 0,  // owned by a live thread
   k_heap_idle = 1,    // its thread exited; it may still hold pages
   k_heap_orphan = 2,  // a fork child's copy of another thread's heap
+  k_heap_sample = 3,  // the heap profiler's sampled blocks (heap.cpp)
 };
 
 // A segment from an interior pointer (only valid if the chunk map says so).

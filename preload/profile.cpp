@@ -5,21 +5,25 @@
 // Glossary
 //   rate       RINGPOOL_PROFILE_RATE: the mean number of bytes allocated
 //              between two samples (default 512 KiB; 1 samples every block).
-//   countdown  per thread, the bytes left before the next sample point (+1). The
-//              points form a Poisson process over the bytes a thread
-//              allocates: gaps are exponential with mean `rate`, drawn as
-//              -ln(u) * rate from a per-thread xorshift generator. A block of
-//              s bytes holds a point with probability p(s) = 1 - exp(-s/rate),
-//              and the gap after a sampled block is drawn afresh from its end
-//              (the process is memoryless), as tcmalloc and jemalloc do.
-//   weight     a sample stands for 1/p(s) blocks and s/p(s) bytes: dividing by
+//   sample points  a Poisson process over the bytes each thread allocates:
+//              gaps are exponential with mean `rate`, drawn as -ln(u) * rate
+//              from a per-thread xorshift generator (next_gap). pool/ keeps
+//              the countdown to the next point and picks the block that holds
+//              it (heap.cpp says how the fast paths stay as they are). A small
+//              block spans its class size, a large one its size: a block
+//              spanning s bytes holds a point with probability
+//              p(s) = 1 - exp(-s/rate), and the gap after a sampled block is
+//              drawn afresh from its end (the process is memoryless), as
+//              tcmalloc and jemalloc do.
+//   weight     a sample of n bytes stands for 1/p(s) blocks and n/p(s) bytes: dividing by
 //              the probability of being seen makes the sums unbiased
 //              (Horvitz-Thompson; pprof's scaleHeapSample uses the same
 //              1/(1 - exp(-s/rate)) factor). For s << rate a sample weighs
 //              about `rate` bytes; for s >> rate, s bytes. Rate 1: weight 1.
 //   stack      the return addresses above malloc (libunwind's unw_backtrace,
-//              loaded with dlopen at start; glibc's backtrace() if that fails),
-//              leading frames inside this library dropped, at most k_depth.
+//              loaded with dlopen at start; glibc's backtrace() if that fails,
+//              and for a thread's first samples: see capture), leading frames
+//              inside this library dropped, at most k_depth.
 //   stack table  stack -> {samples, estimated blocks and bytes allocated,
 //              the same for those still live}. Records live in an mmap arena,
 //              chained from a bucket array, and are never removed.
@@ -134,8 +138,8 @@ uint64_t mix64(uint64_t x) {  // murmur3's finaliser
 // ---- per-thread state -------------------------------------------------------
 
 struct ThreadState {
-  int64_t countdown;  // floor(bytes before the next sample point) + 1; 0: sample now
   uint64_t rng;       // xorshift64 state, never 0 once seeded
+  unsigned samples;   // taken by this thread, up to k_cold_samples
   bool seeded;
   bool busy;          // inside the profiler: allocations are not profiled
 };
@@ -177,12 +181,13 @@ char g_path[k_path_max];  // RINGPOOL_PROFILE made absolute, "" for none
 
 // The blocks and bytes a sample of `size` bytes stands for.
 void weight(uint64_t size, double* blocks, uint64_t* bytes) {
-  if (g_exact || size == 0) {  // (a size-0 block is sampled only at rate 1)
+  if (g_exact) {
     *blocks = 1;
     *bytes = size;
     return;
   }
-  double p = one_minus_exp_neg((double)size / (double)g_rate);
+  uint64_t span = size <= pool::k_small_max ? pool::k_classes.size[pool::class_of(size)] : size;
+  double p = one_minus_exp_neg((double)span / (double)g_rate);
   *blocks = 1 / p;
   *bytes = (uint64_t)((double)size / p + 0.5);
 }
@@ -221,11 +226,19 @@ int find_self(struct dl_phdr_info* info, size_t, void*) {
   return 1;
 }
 
+// A thread's first samples are unwound with libgcc's unwinder: libunwind
+// keeps a frame cache per thread (a 256 KiB mapping, filled by slow DWARF
+// steps, unmapped at thread exit), which a short-lived thread pays for in
+// full. Measured here (thread_churn, 8000 threads of 150 KiB each): +130%
+// time with libunwind from the first sample, +15% this way; libunwind, once
+// warm, unwinds about 3x faster than libgcc (churn_random at rate 8 KiB).
+constexpr unsigned k_cold_samples = 8;
+
 // The stack above the allocator, outermost last. Returns the depth.
-__attribute__((noinline)) int capture(uintptr_t* out) {
+__attribute__((noinline)) int capture(uintptr_t* out, bool warm) {
   void* raw[k_depth + k_skip_room];
   int n;
-  UnwBacktrace unw = __atomic_load_n(&g_unw_backtrace, __ATOMIC_RELAXED);
+  UnwBacktrace unw = warm ? __atomic_load_n(&g_unw_backtrace, __ATOMIC_RELAXED) : nullptr;
   if (unw) {
     g_unwinders.fetch_add(1, std::memory_order_seq_cst);
     if (g_fork_pending.load(std::memory_order_seq_cst) == 0) n = unw(raw, k_depth + k_skip_room);
@@ -881,7 +894,8 @@ __attribute__((noinline)) void take_sample(ThreadState& t, void* p, size_t size)
   platform::KeepErrno keep;
   t.busy = true;
   uintptr_t frames[k_depth];
-  int depth = capture(frames);
+  int depth = capture(frames, t.samples >= k_cold_samples);
+  if (t.samples < k_cold_samples) t.samples++;
   uint32_t id;
   {
     LockGuard g(g_stack_lock);
@@ -893,30 +907,6 @@ __attribute__((noinline)) void take_sample(ThreadState& t, void* p, size_t size)
   t.busy = false;
 }
 
-// The countdown holds floor(gap) + 1, so "the next point falls inside the
-// block" (gap < size) reads countdown - size <= 0, and 0 (a new thread's
-// value, and always at rate 1) sends every allocation here, size 0 included.
-__attribute__((noinline)) void countdown_expired(void* p, size_t size) {
-  ThreadState& t = t_state;
-  if (g_exact) return take_sample(t, p, size);
-  if (!t.seeded) {  // a thread's first allocation: draw its first gap
-    seed(t);
-    t.countdown = draw_gap(t, g_rate) + 1 - (int64_t)size;
-    if (t.countdown > 0) return;
-  }
-  t.countdown = draw_gap(t, g_rate) + 1;  // memoryless: from the block's end
-  take_sample(t, p, size);
-}
-
-// Off the fast paths: answer a request, then go on as usual.
-__attribute__((noinline)) void on_alloc_polled(void* p, size_t size) {
-  poll_request();
-  ThreadState& t = t_state;
-  int64_t left = t.countdown - (int64_t)size;
-  if (left > 0) t.countdown = left;
-  else countdown_expired(p, size);
-}
-
 __attribute__((noinline)) void free_sampled(void* p) {
   platform::KeepErrno keep;
   LiveEntry e;
@@ -924,27 +914,24 @@ __attribute__((noinline)) void free_sampled(void* p) {
   if (live_remove(a, mix64(a), &e)) account(e.stack, e.size, -1);
 }
 
-inline bool request_pending() {
-  Channel* ch = __atomic_load_n(&g_channel, __ATOMIC_RELAXED);
-  return ch != nullptr &&
-         __atomic_load_n(&ch->request, __ATOMIC_RELAXED) != __atomic_load_n(&ch->served, __ATOMIC_RELAXED);
+// The hooks. pool/ calls on_sample and next_gap once per sample, on_slow on
+// every malloc slow path (a process answers a request on its next one, in
+// any thread), on_free for sampled and large blocks: none is on a fast path.
+int64_t next_gap() {
+  ThreadState& t = t_state;
+  if (g_exact) return 0;
+  if (RINGPOOL_UNLIKELY(!t.seeded)) seed(t);
+  return draw_gap(t, g_rate);
 }
 
-// The hooks' common paths are leaves (about a dozen instructions each):
-// on_alloc tests a TLS flag, the channel (two loads from one line) and the
-// countdown; on_free the flag and the filter. Everything else is a tail
-// call. Requests are polled on malloc only (5 instructions less per free):
-// a process answers on its next malloc, in any thread.
-void on_alloc(void* p, size_t size) {
+void on_sample(void* p, size_t size) {
   ThreadState& t = t_state;
-  if (RINGPOOL_UNLIKELY(t.busy)) return;
-  if (RINGPOOL_UNLIKELY(request_pending())) return on_alloc_polled(p, size);
-  int64_t left = t.countdown - (int64_t)size;
-  if (RINGPOOL_LIKELY(left > 0)) {
-    t.countdown = left;
-    return;
-  }
-  return countdown_expired(p, size);
+  if (RINGPOOL_UNLIKELY(t.busy)) return;  // the profiler's own allocation
+  take_sample(t, p, size);
+}
+
+void on_slow() {
+  if (RINGPOOL_LIKELY(!t_state.busy)) poll_request();
 }
 
 void on_free(void* p) {
@@ -1003,7 +990,6 @@ void fork_child() {
   }
   ThreadState& t = t_state;
   t.seeded = false;  // do not repeat the parent's draws
-  t.countdown = 0;
   t.busy = t_busy_before_fork;
 }
 
@@ -1056,7 +1042,7 @@ __attribute__((constructor(102))) void profile_start() {
   channel_open();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   g_ready = true;
-  pool::set_profile_hooks(pool::ProfileHooks{on_alloc, on_free});
+  pool::set_profile_hooks(pool::ProfileHooks{next_gap, on_sample, on_free, on_slow});
   if (o.verbose) {
     platform::write_err("ringpool: heap profiling on (unwinder: ");
     platform::write_err(g_unwinder_name);

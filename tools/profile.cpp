@@ -774,8 +774,8 @@ int request_profile(int pid, double timeout, std::string* text) {
   while (ch.load64(served_off) < r) {
     if (now_s() > deadline) {
       fprintf(stderr,
-              "ringpool profile: process %d did not answer within %.0f s (a process answers on its next malloc, "
-              "in any thread; an idle one may not call it: try again, or --timeout)\n",
+              "ringpool profile: process %d did not answer within %.0f s (a process answers on a malloc slow "
+              "path, every few hundred allocations or more; an idle one does not: try again, or --timeout)\n",
               pid, timeout);
       cleanup();
       return 1;

@@ -427,3 +427,71 @@ TEST_CASE("a block that held a freed canary is handed out clean", "[pool][bad]")
   }
   SUCCEED();
 }
+
+// ---- sampling for the heap profiler -------------------------------------------
+
+namespace {
+
+// Hooks with a fixed gap: the sample points fall every kGap bytes of blocks
+// (the charged bytes restart at the end of each sampled block).
+constexpr int64_t kGap = 1000;
+std::set<void*>* g_sampled;
+long g_samples, g_sampled_frees, g_other_frees;
+
+int64_t fixed_gap() { return kGap; }
+void count_sample(void* p, size_t) {
+  g_samples++;
+  g_sampled->insert(p);
+}
+void count_free(void* p) {
+  if (g_sampled->erase(p)) g_sampled_frees++;
+  else g_other_frees++;
+}
+void no_poll() {}
+
+// In a child process: the hooks, once set, stay set.
+std::string sampling_run() {
+  std::string out;
+  child_signal(
+      [] {
+        g_sampled = new std::set<void*>;
+        pool::set_profile_hooks(pool::ProfileHooks{fixed_gap, count_sample, count_free, no_poll});
+        // Lists handed to the fast path before the hooks were set are not
+        // charged: allocate up to the first sample, so that the count
+        // starts at a point.
+        std::vector<void*> live;
+        while (g_samples == 0) live.push_back(pool::alloc(64));
+        g_samples = 0;
+        // 64-byte blocks, all kept: 15 fit in 1000 bytes, the 16th holds the point.
+        for (int i = 0; i < 16000; i++) live.push_back(pool::alloc(64));
+        pool::Heap* own = page_of(live[0])->heap.load();
+        long foreign = 0;
+        for (void* p : *g_sampled) foreign += page_of(p)->heap.load() != own;
+        fprintf(stderr, "kept %ld %ld\n", g_samples, foreign);
+        for (void* p : live) pool::free(p);
+        fprintf(stderr, "freed %ld %ld\n", g_sampled_frees, g_other_frees);
+        g_sampled_frees = 0;
+        // One block allocated and freed in a loop: the lists refill from
+        // local_free, and are cut the same way.
+        g_samples = 0;
+        for (int i = 0; i < 16000; i++) pool::free(pool::alloc(64));
+        fprintf(stderr, "loop %ld %ld\n", g_samples, g_sampled_frees);
+        // Large blocks span their size: each holds a point.
+        g_samples = g_sampled_frees = 0;
+        for (int i = 0; i < 10; i++) pool::free(pool::alloc(100000));
+        fprintf(stderr, "large %ld %ld\n", g_samples, g_sampled_frees);
+      },
+      &out);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sampling keeps the fast path and samples exactly at the points", "[pool][profile]") {
+  std::string out = sampling_run();
+  INFO(out);
+  CHECK(out.find("kept 1000 1001\n") != std::string::npos);  // 16000 / 16 (+ the first), all from the sample heap
+  CHECK(out.find("freed 1001 0\n") != std::string::npos);    // each reported once, no other small block
+  CHECK(out.find("loop 1000 1000\n") != std::string::npos);
+  CHECK(out.find("large 10 10\n") != std::string::npos);
+}
