@@ -562,6 +562,7 @@ int64_t sample_gap() {
 // the caller's first. If the thread's next point falls in the caller's
 // block, the caller gets a block of the sample heap instead (returned).
 void* charge_free_list(Page* pg, unsigned c, size_t n) {
+  g_profile_hooks.on_slow();
   const int64_t size = k_classes.size[c];
   int64_t left = sample_gap();
   void* sampled = nullptr;
@@ -685,6 +686,7 @@ void set_profile_hooks(const ProfileHooks& hooks) {
 }
 
 void sample_large(void* p, size_t n) {
+  g_profile_hooks.on_slow();
   int64_t left = sample_gap();
   if ((uint64_t)left < n) {
     t_sample_left = g_profile_hooks.next_gap();
@@ -695,7 +697,6 @@ void sample_large(void* p, size_t n) {
 }
 
 void* alloc_slow(size_t n, bool zero) {
-  if (RINGPOOL_UNLIKELY(g_sampling)) g_profile_hooks.on_slow();
   if (n <= k_small_max) {
     Heap* h = current_heap();
     if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {

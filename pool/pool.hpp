@@ -51,7 +51,7 @@ struct ProfileHooks {
   int64_t (*next_gap)();                    // bytes to the next sample point, >= 0
   void (*on_sample)(void* p, size_t size);  // p (size bytes asked) holds a sample point
   void (*on_free)(void* p);                 // p may have been sampled
-  void (*on_slow)();                        // any malloc slow path: answer requests
+  void (*on_slow)();                        // a malloc slow path: answer requests
 };
 extern ProfileHooks g_profile_hooks;
 extern bool g_sampling;  // the hooks are set
