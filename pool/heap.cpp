@@ -542,15 +542,21 @@ void cut_free_list(Page* pg, uint32_t keep) {
   pg->local_free = rest;
 }
 
+// Nothing under g_sample_lock may call malloc: this thread's malloc could
+// come back here, and another thread's, holding a lock of libc's, would
+// wait for us. The back end calls out only to start the purge thread.
 void* sample_alloc(unsigned c) {
   LockGuard g(g_sample_lock);
+  t_defer_purger = true;
   // Sampled blocks come back as remote frees: now and then give back the
   // pages they emptied.
   if (++g_samples_since_collect == 256) {
     g_samples_since_collect = 0;
     heap_collect(&g_sample_heap);
   }
-  return alloc_small_slow(&g_sample_heap, c, k_classes.size[c]);
+  void* p = alloc_small_slow(&g_sample_heap, c, k_classes.size[c]);
+  t_defer_purger = false;
+  return p;
 }
 
 int64_t sample_gap() {

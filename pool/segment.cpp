@@ -17,6 +17,8 @@ void start_purger();
 bool g_purger_wanted;  // under g_lock
 }  // namespace
 
+__thread bool t_defer_purger __attribute__((tls_model("initial-exec")));
+
 // Takes g_lock; on release, copies the back end's totals into the shared
 // stats region, so every change is published with the lock that made it.
 class LockGuard {
@@ -26,7 +28,7 @@ class LockGuard {
     publish_locked();
     bool purger = g_purger_wanted;
     m_.unlock();
-    if (RINGPOOL_UNLIKELY(purger)) start_purger();  // never under the lock
+    if (RINGPOOL_UNLIKELY(purger) && !t_defer_purger) start_purger();  // never under a lock
   }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;

@@ -5,7 +5,7 @@
 # fallback unwinder, and nothing of it when profiling is off.
 #
 #   tests/check-profile.sh CLI LIB BINDIR
-# BINDIR holds sites, leak, dlstress, forkclean and libplugin.so, built from
+# BINDIR holds sites, leak, dlstress, forkclean, purger and libplugin.so, built from
 # tests/profile/ with -g -fno-omit-frame-pointer -rdynamic (tests/profile.mk).
 #
 # Why RINGPOOL_PROFILE_RATE=4096 for the 10% checks: a sampled estimate of B
@@ -27,7 +27,8 @@ trap '[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null; rm -rf "$tmp"' EXIT
 MiB=1048576
 # Run with the library preloaded into the program only (not into timeout,
 # which would write a profile of its own): under VAR=VALUE... PROGRAM ARGS...
-under() { timeout 60 env LD_PRELOAD="$lib" "$@"; }
+# -k: a process deadlocked inside pthread_create has every signal blocked.
+under() { timeout -k 5 60 env LD_PRELOAD="$lib" "$@"; }
 
 # Live and allocated bytes per site from `ringpool profile` (bytes exact:
 # read the raw file with the CLI's symbols, via --top and a python parse of
@@ -195,6 +196,11 @@ check "the dlopen/fork stress wrote its profile" '[ -s "$tmp/dl.heap" ]'
 "$cli" profile "$tmp/dl.heap" > "$tmp/dl.top" 2>&1
 check "its samples have stacks (churn is named, no empty stacks)" \
   'grep -q " churn " "$tmp/dl.top" && ! grep -q "(unknown stack)" "$tmp/dl.top"'
+
+out=$(under RINGPOOL_PROFILE=$tmp/purger.heap RINGPOOL_PROFILE_RATE=64 RINGPOOL_RETAIN=0 "$bin/purger" 2>&1)
+rc=$?
+check "the purge thread starts while the sample heap gives pages back, without deadlock (rc $rc)" \
+  '[ $rc -eq 0 ] && [ "$out" = done ]'
 
 under RINGPOOL_PROFILE=$tmp/fork.%p RINGPOOL_PROFILE_RATE=4096 "$bin/forkclean"
 rc=$?

@@ -11,7 +11,7 @@
 # including Makefile.
 
 PROFILE_TEST_DIR := $(BUILD)/tests/profile
-PROFILE_TEST_PROGS := $(addprefix $(PROFILE_TEST_DIR)/,sites leak dlstress forkclean)
+PROFILE_TEST_PROGS := $(addprefix $(PROFILE_TEST_DIR)/,sites leak dlstress forkclean purger)
 PROFILE_TEST_PLUGIN := $(PROFILE_TEST_DIR)/libplugin.so
 # Required flags come last so user CFLAGS cannot drop them; -fno-builtin-*:
 # the compiler must not drop or merge the allocations the tests count.
