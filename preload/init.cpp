@@ -1,6 +1,8 @@
 // Start-up of the preloaded library: global init as early as possible, and
 // the next allocator in the chain (glibc's) for pointers that are not ours.
 #include <dlfcn.h>
+#include <link.h>
+#include <string.h>
 
 #include "preload.hpp"
 
@@ -17,6 +19,32 @@ void foreign_free(void* p) {
 
 size_t foreign_usable(void* p) { return g_next_usable ? g_next_usable(p) : 0; }
 
+// Where the link map (in dl_iterate_phdr's order: the program, preloaded
+// objects, then the rest) has this library and libc. Asking dlsym where
+// "malloc" resolves instead is wrong for a non-PIE program that takes
+// malloc's address, as Debian's python3 does: dlsym then returns the
+// program's PLT entry.
+struct Order {
+  int index, self, libc;
+};
+
+int visit(struct dl_phdr_info* info, size_t, void* arg) {
+  Order* o = static_cast<Order*>(arg);
+  uintptr_t me = reinterpret_cast<uintptr_t>(&visit);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t a = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && me >= a && me - a < ph.p_memsz && o->self < 0) o->self = o->index;
+  }
+  const char* slash = strrchr(info->dlpi_name, '/');
+  const char* base = slash ? slash + 1 : info->dlpi_name;
+  if (strncmp(base, "libc.so.", 8) == 0 && o->libc < 0) o->libc = o->index;
+  o->index++;
+  return 0;
+}
+
+bool g_preloaded;
+
 // Priority 101: before ordinary constructors of this and later libraries.
 __attribute__((constructor(101))) void ringpool_preload_init() {
   pool::init();
@@ -24,12 +52,13 @@ __attribute__((constructor(101))) void ringpool_preload_init() {
   g_next_free = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_NEXT, "free"));
   g_next_usable = reinterpret_cast<size_t (*)(void*)>(dlsym(RTLD_NEXT, "malloc_usable_size"));
   pool::set_foreign_hooks(pool::ForeignHooks{foreign_free, foreign_usable});
+  Order o = {0, -1, -1};
+  dl_iterate_phdr(visit, &o);
+  g_preloaded = o.self >= 0 && (o.libc < 0 || o.self < o.libc);
   // Opened with dlopen rather than preloaded, the library loads (its
   // initial-exec TLS fits glibc's surplus) but cannot take over: malloc is
   // already bound to glibc. Say so instead of doing nothing silently.
-  Dl_info bound, self;
-  if (dladdr(dlsym(RTLD_DEFAULT, "malloc"), &bound) && dladdr(reinterpret_cast<void*>(&foreign_free), &self) &&
-      bound.dli_fbase != self.dli_fbase) {
+  if (!g_preloaded) {
     ringpool::platform::write_err(
         "ringpool: libringpool.so.1 was loaded with dlopen, not preloaded: it does not replace malloc "
         "in this process; use LD_PRELOAD or 'ringpool run'\n");
@@ -37,3 +66,5 @@ __attribute__((constructor(101))) void ringpool_preload_init() {
 }
 
 }  // namespace
+
+bool ringpool::preload::preloaded() { return g_preloaded; }

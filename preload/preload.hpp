@@ -5,3 +5,10 @@
 
 #define RINGPOOL_EXPORT extern "C" __attribute__((visibility("default")))
 #define RINGPOOL_EXPORT_CXX __attribute__((visibility("default")))
+
+namespace ringpool::preload {
+// True when the library serves this process's malloc: it was preloaded, so
+// it comes before libc in the link map. Opened with dlopen it comes after,
+// and malloc stays glibc's. Known once the constructors at priority 101 ran.
+bool preloaded();
+}  // namespace ringpool::preload

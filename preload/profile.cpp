@@ -1019,10 +1019,7 @@ __attribute__((constructor(102))) void profile_start() {
   // Opened with dlopen rather than preloaded, the library does not serve
   // malloc (init.cpp says so): the hooks would never run, and the exit
   // profile would be empty. Stay off.
-  Dl_info bound, self;
-  if (dladdr(dlsym(RTLD_DEFAULT, "malloc"), &bound) && dladdr(reinterpret_cast<void*>(&profile_start), &self) &&
-      bound.dli_fbase != self.dli_fbase)
-    return;
+  if (!preload::preloaded()) return;
   ThreadState& t = t_state;
   t.busy = true;
   g_rate = o.profile_rate ? o.profile_rate : 1;
