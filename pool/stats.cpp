@@ -89,9 +89,12 @@ void stats_init() {
 void stats_fork_child() {
   if (g_fd < 0) return;
   // The parent's region is shared with us: copy it into a new one mapped at
-  // the same address, so the slot pointers stay valid.
+  // the same address, so the slot pointers stay valid. Only the slots handed
+  // out so far: copying all 4.7 MB made every fork cost 4 ms.
   int old_fd = g_fd;
-  SharedStats* s = make_shared(g_region, g_region_bytes, g_region, &g_fd);
+  uint32_t used = __atomic_load_n(&g_region->slots_used, __ATOMIC_RELAXED);
+  if (used > g_region->slots) used = g_region->slots;
+  SharedStats* s = make_shared(g_region, shared_stats_bytes(used ? used : 1), g_region, &g_fd);
   if (s == nullptr) {
     // Keep counting privately rather than into the parent's numbers.
     void* p = platform::map_private_copy(g_region, g_region_bytes);
