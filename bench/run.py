@@ -189,6 +189,8 @@ def build_workloads(bin_dir, quick, tmp):
                       "1 GiB of 16..496 B blocks freed (random order), idle 2 s; final RSS"))
     w.append(Workload("thread_churn", b("thread_churn", 3000 if q else 20000),
                       "short-lived threads, 300 allocations each, leftovers freed by main"))
+    w.append(Workload("fork_churn", b("fork_churn", 500 if q else 2000, 64),
+                      "64 MiB of small blocks live, 2000 children forked one by one"))
     w.append(Workload("cxx_threads", b("cxx_threads", 4, 3 if q else 8, 20000),
                       "std::map/string/vector built per thread, destroyed by another"))
     if py:
