@@ -119,8 +119,10 @@ int main(void) {
   fflush(stdout);
   pid = fork();
   if (pid == 0) {
-    /* Close-on-exec descriptors vanish; count what the new program sees. */
-    execl("/bin/sh", "sh", "-c", "ls /proc/$$/fd | wc -l", (char*)NULL);
+    /* Close-on-exec descriptors vanish; count what the new program sees.
+       (A glob in the shell itself: a pipeline would count the shell's
+       pipe descriptors, which come and go with its children.) */
+    execl("/bin/sh", "sh", "-c", "set -- /proc/$$/fd/*; echo $#", (char*)NULL);
     _exit(127);
   }
   waitpid(pid, &st, 0);

@@ -1,6 +1,8 @@
 #!/bin/sh
 # socat as a TCP echo server (PIPE, a process per connection) and as its
 # client: 4 MB through both on 127.0.0.1, compared with what went in.
+# -t 30: the client waits that long for the echo after its input ends
+# (it ends as soon as the echo does); 5 s truncated it on a loaded machine.
 # Run by tests/shim/run.sh plain and with RINGPOOL_URING=1.
 set -eu
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shim-socat.XXXXXX")
@@ -17,7 +19,7 @@ until socat -u /dev/null "TCP4:127.0.0.1:$port" 2>/dev/null; do
   [ $i -lt 100 ] || { echo "socat server did not start"; exit 1; }
   sleep 0.05
 done
-timeout 60 socat -t 5 -T 30 - "TCP4:127.0.0.1:$port" <"$tmp/in" >"$tmp/out"
+timeout 60 socat -t 30 -T 30 - "TCP4:127.0.0.1:$port" <"$tmp/in" >"$tmp/out"
 if cmp -s "$tmp/in" "$tmp/out"; then
   echo "socat echo: $(wc -c <"$tmp/out") bytes back, identical"
 else
