@@ -689,6 +689,14 @@ void set_profile_hooks(const ProfileHooks& hooks) {
     }
   }
   __atomic_store_n(&g_sampling, true, __ATOMIC_RELEASE);
+  // The lists this thread's fast path holds were never charged: hand them
+  // back, so that its next allocation of each class is charged (at rate 1
+  // every block must be sampled). Threads started before this keep theirs.
+  Heap* h = current_heap();
+  for (unsigned c = 0; c < k_num_classes && h != &g_empty_heap; c++) {
+    Page* pg = h->pages[c];
+    if (pg->free) cut_free_list(pg, 0);
+  }
 }
 
 void sample_large(void* p, size_t n) {

@@ -181,6 +181,8 @@ check "at the default rate, both sites are named and ranked right" \
 under RINGPOOL_LEAKS=1 RINGPOOL_PROFILE_RATE=1 "$bin/leak" > /dev/null 2> "$tmp/leak"
 check "RINGPOOL_LEAKS=1 with rate 1 reports the leak exactly: 30000 bytes in 10 blocks from leak_here" \
   'grep -q "30000 bytes in 10 blocks allocated at:" "$tmp/leak" && grep -A1 "30000 bytes in 10 blocks allocated" "$tmp/leak" | grep -q leak_here'
+check "and the 3 blocks of 48 bytes from leak_small, a class in use before sampling began" \
+  'grep -A1 "144 bytes in 3 blocks allocated at:" "$tmp/leak" | grep -q leak_small'
 check "the leak report does not blame tidy(), which freed everything" '! grep -q tidy "$tmp/leak"'
 under RINGPOOL_LEAKS=1 "$bin/leak" > /dev/null 2> "$tmp/leak2"
 check "at the default rate the leak report says it is sampled and how to make it exact" 'grep -q "RINGPOOL_PROFILE_RATE=1" "$tmp/leak2"'
