@@ -559,9 +559,17 @@ void* sample_alloc(unsigned c) {
   return p;
 }
 
-int64_t sample_gap() {
-  int64_t left = t_sample_left;
-  return left >= 0 ? left : g_profile_hooks.next_gap();
+// Charges the next `span` bytes of the thread's stream: true when the next
+// sample point falls inside them; the gap after it is drawn afresh from
+// their end (the process is memoryless).
+bool point_in(int64_t span) {
+  int64_t left = t_sample_left >= 0 ? t_sample_left : g_profile_hooks.next_gap();
+  if (left < span) {
+    t_sample_left = g_profile_hooks.next_gap();
+    return true;
+  }
+  t_sample_left = left - span;
+  return false;
 }
 
 // pg->free is not empty: charge the blocks the fast path will take from it,
@@ -570,21 +578,15 @@ int64_t sample_gap() {
 void* charge_free_list(Page* pg, unsigned c, size_t n) {
   g_profile_hooks.on_slow();
   const int64_t size = k_classes.size[c];
-  int64_t left = sample_gap();
-  void* sampled = nullptr;
-  if (left < size) {
-    sampled = sample_alloc(c);
-    left = g_profile_hooks.next_gap();  // memoryless: drawn from the block's end
-  }
-  uint32_t taken = sampled ? 0 : 1;
-  left = left >= taken * size ? left - taken * size : 0;
+  void* sampled = point_in(size) ? sample_alloc(c) : nullptr;
+  uint32_t taken = sampled ? 0 : 1;  // the caller's block
   // In slow mode every allocation comes here and charges its own block.
   uint32_t keep = g_slow_mode ? 0 : free_count(pg) - taken;
-  if ((uint64_t)left / size < keep) {
-    keep = (uint32_t)(left / size);
+  if (t_sample_left / size < keep) {
+    keep = (uint32_t)(t_sample_left / size);
     cut_free_list(pg, taken + keep);
   }
-  t_sample_left = left - keep * size;
+  t_sample_left -= keep * size;
   if (sampled) g_profile_hooks.on_sample(sampled, n);
   return sampled;
 }
@@ -701,13 +703,7 @@ void set_profile_hooks(const ProfileHooks& hooks) {
 
 void sample_large(void* p, size_t n) {
   g_profile_hooks.on_slow();
-  int64_t left = sample_gap();
-  if ((uint64_t)left < n) {
-    t_sample_left = g_profile_hooks.next_gap();
-    g_profile_hooks.on_sample(p, n);
-  } else {
-    t_sample_left = left - (int64_t)n;
-  }
+  if (point_in((int64_t)n)) g_profile_hooks.on_sample(p, n);
 }
 
 void* alloc_slow(size_t n, bool zero) {

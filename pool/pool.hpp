@@ -59,6 +59,9 @@ void set_profile_hooks(const ProfileHooks& hooks);
 // A large or huge block was allocated (on a slow path): sample it if the
 // thread's next sample point falls in it.
 void sample_large(void* p, size_t n);
+// The bytes of a thread's allocation stream that a block of n bytes spans
+// for sampling: its class size if small (what a page hands out), else n.
+inline size_t sample_span(size_t n) { return n <= k_small_max ? k_classes.size[class_of(n)] : n; }
 inline Block* list_enc(Block* p) { return reinterpret_cast<Block*>(reinterpret_cast<uintptr_t>(p) ^ g_list_key); }
 extern __thread Heap* t_heap __attribute__((tls_model("initial-exec")));
 

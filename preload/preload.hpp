@@ -11,4 +11,6 @@ namespace ringpool::preload {
 // it comes before libc in the link map. Opened with dlopen it comes after,
 // and malloc stays glibc's. Known once the constructors at priority 101 ran.
 bool preloaded();
+// Where this library's code is: [lo, hi) over its executable segments.
+void code_range(uintptr_t* lo, uintptr_t* hi);
 }  // namespace ringpool::preload

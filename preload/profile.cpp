@@ -186,8 +186,7 @@ void weight(uint64_t size, double* blocks, uint64_t* bytes) {
     *bytes = size;
     return;
   }
-  uint64_t span = size <= pool::k_small_max ? pool::k_classes.size[pool::class_of(size)] : size;
-  double p = one_minus_exp_neg((double)span / (double)g_rate);
+  double p = one_minus_exp_neg((double)pool::sample_span(size) / (double)g_rate);
   *blocks = 1 / p;
   *bytes = (uint64_t)((double)size / p + 0.5);
 }
@@ -197,7 +196,6 @@ void weight(uint64_t size, double* blocks, uint64_t* bytes) {
 using UnwBacktrace = int (*)(void**, int);
 UnwBacktrace g_unw_backtrace;  // libunwind's, or nullptr: glibc's backtrace()
 const char* g_unwinder_name = "none";
-uintptr_t g_self_lo, g_self_hi;  // this library's executable segments
 
 // The fork gate: prepare raises g_fork_pending (a count: threads may fork
 // concurrently), then waits for g_unwinders to reach 0, so that no thread is
@@ -207,24 +205,6 @@ uintptr_t g_self_lo, g_self_hi;  // this library's executable segments
 // takes no lock (it finds objects with _dl_find_object, glibc 2.35+).
 std::atomic<int> g_unwinders;
 std::atomic<int> g_fork_pending;
-
-int find_self(struct dl_phdr_info* info, size_t, void*) {
-  uintptr_t me = reinterpret_cast<uintptr_t>(&find_self);
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  bool mine = false;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    uintptr_t a = info->dlpi_addr + ph.p_vaddr, b = a + ph.p_memsz;
-    if (me >= a && me < b) mine = true;
-    if (a < lo) lo = a;
-    if (b > hi) hi = b;
-  }
-  if (!mine) return 0;
-  g_self_lo = lo;
-  g_self_hi = hi;
-  return 1;
-}
 
 // A thread's first samples are unwound with libgcc's unwinder: libunwind
 // keeps a frame cache per thread (a 256 KiB mapping, filled by slow DWARF
@@ -247,8 +227,10 @@ __attribute__((noinline)) int capture(uintptr_t* out, bool warm) {
   } else {
     n = backtrace(raw, k_depth + k_skip_room);
   }
+  uintptr_t lo, hi;
+  preload::code_range(&lo, &hi);
   int i = 0;
-  while (i < n && reinterpret_cast<uintptr_t>(raw[i]) >= g_self_lo && reinterpret_cast<uintptr_t>(raw[i]) < g_self_hi) i++;
+  while (i < n && reinterpret_cast<uintptr_t>(raw[i]) >= lo && reinterpret_cast<uintptr_t>(raw[i]) < hi) i++;
   int depth = 0;
   for (; i < n && depth < k_depth; i++) out[depth++] = reinterpret_cast<uintptr_t>(raw[i]);
   return depth;
@@ -257,7 +239,6 @@ __attribute__((noinline)) int capture(uintptr_t* out, bool warm) {
 // Load libunwind if it is there, and unwind once now, so that the first real
 // sample does not run the loader (and its locks) from inside malloc.
 void unwinder_init() {
-  dl_iterate_phdr(find_self, nullptr);
   void* h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
   if (h) g_unw_backtrace = reinterpret_cast<UnwBacktrace>(dlsym(h, "unw_backtrace"));
   void* raw[k_depth];

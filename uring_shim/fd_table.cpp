@@ -141,6 +141,22 @@ void forget_shared() {
   }
 }
 
+// The slot of a socket whose state a call of this process changes, or
+// nullptr: not a socket we track, or one shared through a duplicate (then
+// every shared slot is forgotten, to be asked again).
+Slot* socket_to_change(int fd) {
+  if (!same_process()) return nullptr;
+  Slot* s = find(fd);
+  if (s == nullptr) return nullptr;
+  uint32_t w = load(s->word);
+  if ((w & k_kind_mask) != k_socket) return nullptr;
+  if (w & k_shared) {
+    forget_shared();
+    return nullptr;
+  }
+  return s;
+}
+
 }  // namespace
 
 SockInfo lookup(int fd) {
@@ -220,28 +236,15 @@ void on_dup(int old_fd, int new_fd) {
 }
 
 void on_nonblock(int fd, bool nonblock) {
-  if (!same_process()) return;
-  Slot* s = find(fd);
+  Slot* s = socket_to_change(fd);
   if (s == nullptr) return;
   uint32_t w = load(s->word);
-  if ((w & k_kind_mask) != k_socket) return;
-  if (w & k_shared) {
-    forget_shared();
-    return;
-  }
   store(s->word, nonblock ? (w | k_nonblock) : (w & ~k_nonblock));
 }
 
 void on_timeout(int fd, int optname, const void* optval, socklen_t optlen) {
-  if (!same_process()) return;
-  Slot* s = find(fd);
+  Slot* s = socket_to_change(fd);
   if (s == nullptr) return;
-  uint32_t w = load(s->word);
-  if ((w & k_kind_mask) != k_socket) return;
-  if (w & k_shared) {
-    forget_shared();
-    return;
-  }
   // A negative tv_sec makes the kernel's timeout zero, which reads back as
   // "none" but behaves as non-blocking: never route such a socket. (The
   // setsockopt that succeeded has read optval already, so it is readable.)
