@@ -16,9 +16,8 @@
 //     unless the caller passed MSG_NOSIGNAL.
 //   - a blocking stream send returns when all is sent: without a timeout
 //     the shim loops over partial sends, one request each (a request that
-//     re-arms its poll 128 times is handed to an io-wq worker, whose
-//     completion a futex wait would miss); with a timeout io_uring's own
-//     MSG_WAITALL retry does it, the wait being io_uring_enter.
+//     re-arms its poll 128 times is handed to an io-wq worker thread);
+//     with a timeout io_uring's own MSG_WAITALL retry does it.
 //   - recv MSG_WAITALL on a stream socket: the same.
 //   - write/writev on SOCK_SEQPACKET carry MSG_EOR, as sock_write_iter.
 //   - connect on a socket already connecting: io_uring says EALREADY at

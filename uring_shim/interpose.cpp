@@ -12,6 +12,7 @@
 // defines the functions themselves.
 #undef _FORTIFY_SOURCE
 
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -20,6 +21,7 @@
 
 #include "calls.hpp"
 #include "real.hpp"
+#include "signals.hpp"
 #include "thread_state.hpp"
 
 #define RINGPOOL_SHIM_EXPORT extern "C" __attribute__((visibility("default")))
@@ -194,4 +196,52 @@ RINGPOOL_SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void* __restrict buf, size_t
     return shim::on_recvfrom(fd, buf, n, flags, addr, alen);
   }
   return g_real.recvfrom_chk(fd, buf, n, cap, flags, addr, alen);
+}
+
+// The signal family: the shim must know which handlers lack SA_RESTART
+// (signals.hpp). glibc's signal() and the rest install through an internal
+// sigaction that no interposer sees, so each is interposed.
+RINGPOOL_SHIM_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_sigaction(sig, act, old);
+  return g_real.sigaction(sig, act, old);
+}
+
+RINGPOOL_SHIM_EXPORT int __sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_sigaction(sig, act, old);
+  return g_real.sigaction(sig, act, old);
+}
+
+RINGPOOL_SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_signal(sig, handler);
+  return g_real.signal(sig, handler);
+}
+
+RINGPOOL_SHIM_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_signal(sig, handler);
+  return g_real.signal(sig, handler);
+}
+
+RINGPOOL_SHIM_EXPORT sighandler_t ssignal(int sig, sighandler_t handler) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_signal(sig, handler);
+  return g_real.signal(sig, handler);
+}
+
+RINGPOOL_SHIM_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_sysv_signal(sig, handler);
+  return g_real.sysv_signal(sig, handler);
+}
+
+RINGPOOL_SHIM_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler) {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_sysv_signal(sig, handler);
+  return g_real.sysv_signal(sig, handler);
+}
+
+RINGPOOL_SHIM_EXPORT sighandler_t sigset(int sig, sighandler_t disp) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_sigset(sig, disp);
+  return g_real.sigset(sig, disp);
+}
+
+RINGPOOL_SHIM_EXPORT int siginterrupt(int sig, int interrupt) noexcept {
+  if (RINGPOOL_SHIM_ON) return shim::signals::on_siginterrupt(sig, interrupt);
+  return g_real.siginterrupt(sig, interrupt);
 }

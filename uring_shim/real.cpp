@@ -77,6 +77,12 @@ void resolve(F*& slot, const char* name) {
   if (void* p = dlsym(RTLD_NEXT, name)) slot = reinterpret_cast<F*>(p);
 }
 
+int lazy_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+sighandler_t lazy_signal(int sig, sighandler_t h);
+sighandler_t lazy_sysv_signal(int sig, sighandler_t h);
+sighandler_t lazy_sigset(int sig, sighandler_t h);
+int lazy_siginterrupt(int sig, int interrupt);
+
 }  // namespace
 
 RealFns g_real = {
@@ -108,7 +114,33 @@ RealFns g_real = {
     .read_chk = sc_read_chk,
     .recv_chk = sc_recv_chk,
     .recvfrom_chk = sc_recvfrom_chk,
+    .sigaction = lazy_sigaction,
+    .signal = lazy_signal,
+    .sysv_signal = lazy_sysv_signal,
+    .sigset = lazy_sigset,
+    .siginterrupt = lazy_siginterrupt,
 };
+
+namespace {
+
+// Each resolves its slot (or, if dlsym fails, fails with ENOSYS).
+#define RINGPOOL_SHIM_LAZY(ret, name, params, args, fail)   \
+  ret lazy_##name params {                                  \
+    resolve(g_real.name, #name);                            \
+    if (g_real.name == lazy_##name) {                       \
+      errno = ENOSYS;                                       \
+      return fail;                                          \
+    }                                                       \
+    return g_real.name args;                                \
+  }
+RINGPOOL_SHIM_LAZY(int, sigaction, (int sig, const struct sigaction* act, struct sigaction* old), (sig, act, old), -1)
+RINGPOOL_SHIM_LAZY(sighandler_t, signal, (int sig, sighandler_t h), (sig, h), SIG_ERR)
+RINGPOOL_SHIM_LAZY(sighandler_t, sysv_signal, (int sig, sighandler_t h), (sig, h), SIG_ERR)
+RINGPOOL_SHIM_LAZY(sighandler_t, sigset, (int sig, sighandler_t h), (sig, h), SIG_ERR)
+RINGPOOL_SHIM_LAZY(int, siginterrupt, (int sig, int interrupt), (sig, interrupt), -1)
+#undef RINGPOOL_SHIM_LAZY
+
+}  // namespace
 
 void resolve_real() {
   resolve(g_real.read, "read");
@@ -139,6 +171,11 @@ void resolve_real() {
   resolve(g_real.read_chk, "__read_chk");
   resolve(g_real.recv_chk, "__recv_chk");
   resolve(g_real.recvfrom_chk, "__recvfrom_chk");
+  resolve(g_real.sigaction, "sigaction");
+  resolve(g_real.signal, "signal");
+  resolve(g_real.sysv_signal, "sysv_signal");
+  resolve(g_real.sigset, "sigset");
+  resolve(g_real.siginterrupt, "siginterrupt");
 }
 
 }  // namespace ringpool::shim

@@ -7,6 +7,7 @@
 // library's constructor say, still works. resolve_real() swaps in what
 // dlsym(RTLD_NEXT, name) finds; a name it cannot find keeps its stand-in.
 #pragma once
+#include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -44,6 +45,13 @@ struct RealFns {
   ssize_t (*read_chk)(int, void*, size_t, size_t);
   ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
   ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*);
+  // The signal family (signals.hpp); their stand-ins look the real ones up
+  // on first use, as no system call stands in for them.
+  int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+  sighandler_t (*signal)(int, sighandler_t);
+  sighandler_t (*sysv_signal)(int, sighandler_t);
+  sighandler_t (*sigset)(int, sighandler_t);
+  int (*siginterrupt)(int, int);
 };
 
 extern RealFns g_real;

@@ -36,7 +36,7 @@ int Ring::create(const char** step) {
   const uint32_t extras[] = {abi::k_setup_no_sqarray, 0u};
   for (uint32_t extra : extras) {
     memset(&p, 0, sizeof p);
-    p.flags = abi::k_setup_single_issuer | abi::k_setup_no_mmap | extra;
+    p.flags = abi::k_setup_single_issuer | abi::k_setup_defer_taskrun | abi::k_setup_no_mmap | extra;
     p.sq_off.user_addr = (uint64_t)(uintptr_t)sqes;
     p.cq_off.user_addr = (uint64_t)(uintptr_t)rings;
     fd = setup(&p);
@@ -60,7 +60,7 @@ int Ring::create(const char** step) {
   if (sq_array_) {
     for (uint32_t i = 0; i <= sq_mask_; i++) sq_array_[i] = i;  // SQE i sits in slot i
   }
-  local_tail_ = *sq_tail_;
+  local_tail_ = published_ = *sq_tail_;
   ring_mem_ = rings;
   sqes_ = static_cast<abi::Sqe*>(sqes);
 
@@ -142,15 +142,20 @@ long Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags) {
   return sys::call(abi::k_sys_enter, enter_fd_, to_submit, min_complete, flags | enter_flags_, 0, 0);
 }
 
-int Ring::submit() {
-  uint32_t published = *sq_tail_;
-  unsigned count = local_tail_ - published;
+int Ring::submit(unsigned min_complete) {
+  unsigned count = local_tail_ - published_;
   if (count == 0) return 0;
   __atomic_store_n(sq_tail_, local_tail_, __ATOMIC_RELEASE);
   long r;
   do {
-    r = enter(count, 0, 0);
+    r = enter(count, min_complete, min_complete ? abi::k_enter_getevents : 0);
   } while (r == -EINTR);
+  uint32_t taken = reconcile();
+  if (taken == 0) return r < 0 ? (int)r : -EAGAIN;
+  return (int)taken;
+}
+
+uint32_t Ring::reconcile() {
   // Whatever the kernel did not consume goes back: a later enter must not
   // submit SQEs this call gave up on (a vfork child's, say).
   uint32_t head = __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE);
@@ -158,9 +163,9 @@ int Ring::submit() {
     local_tail_ = head;
     __atomic_store_n(sq_tail_, head, __ATOMIC_RELEASE);
   }
-  uint32_t taken = head - published;
-  if (taken == 0) return r < 0 ? (int)r : -EAGAIN;
-  return (int)taken;
+  uint32_t taken = head - published_;
+  published_ = head;
+  return taken;
 }
 
 bool Ring::pop(abi::Cqe* out) {

@@ -1,5 +1,6 @@
 // A routed call: one request through this thread's ring, waited for the way
-// the plain call waits.
+// the plain call waits. Submitting and waiting is one io_uring_enter, so a
+// routed call enters the kernel as often as the plain one.
 //
 // Glossary
 //   request  the call's SQE(s): the operation itself, plus either a linked
@@ -9,12 +10,9 @@
 //            IORING_ACCEPT_DONTWAIT). Used where several waiters may share a
 //            socket (accept, datagram sockets, descriptors seen contended):
 //            io_uring re-arms its internal poll on every wake-up another
-//            waiter won and after 128 hands the request to an io-wq worker,
-//            and an io-wq completion is posted without task work, which is
-//            what ends our futex wait. (Linux 6.18 did wake the wait in a
-//            test that forced the hand-over; nothing documents it.) A
-//            POLL_ADD never goes to io-wq: a lost race comes back as EAGAIN
-//            and the pair is submitted again.
+//            waiter won and after 128 hands the request to an io-wq worker
+//            thread. A POLL_ADD never goes to io-wq: a lost race comes back
+//            as EAGAIN and the pair is submitted again.
 //   settle   cancel what is in flight and reap every CQE still owed, so the
 //            kernel no longer holds the caller's buffer (or ours).
 //
@@ -22,16 +20,15 @@
 //   completion   its result.
 //   timeout      the linked timeout cancels the request: -EAGAIN (connect:
 //                -EINPROGRESS), or the bytes moved before it.
-//   signal       the kernel decides, as for the plain call. Without a socket
-//                timeout we wait in futex(2) on the CQ tail: the kernel
-//                restarts that wait after an SA_RESTART handler or a stop,
-//                and ends it with EINTR otherwise: the rule (ERESTARTSYS) a
-//                blocking socket call follows. (Completions arrive as task
-//                work, whose notification interrupts the futex wait; the
-//                restarted wait sees the CQ tail moved.) With a socket
-//                timeout the plain call never restarts, and neither does
-//                io_uring_enter. On EINTR: cancel, settle, and if the data
-//                won the race, return the data.
+//   signal       as for the plain call. The wait is io_uring_enter, which
+//                ends with EINTR on every signal; without a socket timeout
+//                the call ends only if a handler without SA_RESTART ran
+//                since it began (signals.hpp counts them) and otherwise
+//                waits again, as the kernel restarts the plain call after an
+//                SA_RESTART handler or a stop. With a socket timeout the
+//                plain call never restarts, and neither does this. On
+//                EINTR: cancel, settle, and if the data won the race,
+//                return the data.
 //   cancellation the wait is a cancellation point, as the plain call; the
 //                cleanup handler settles before the thread unwinds.
 #pragma once

@@ -7,6 +7,7 @@
 #include "../pool/platform.hpp"
 #include "probe.hpp"
 #include "real.hpp"
+#include "signals.hpp"
 #include "thread_state.hpp"
 
 namespace ringpool::shim {
@@ -22,6 +23,7 @@ __attribute__((constructor(102))) void shim_init() {
   pool::init();
   if (!pool::options().uring) return;
   thread_state_init();
+  signals::init();
   __atomic_store_n(&g_on, true, __ATOMIC_RELEASE);
 }
 

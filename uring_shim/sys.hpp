@@ -8,7 +8,6 @@
 // (Memory comes from ringpool::platform, the one place that maps memory.)
 #pragma once
 #include <errno.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -65,13 +64,9 @@ inline long wait4(long pid, int* status, int options) { return call(SYS_wait4, p
   for (;;) call(SYS_exit_group, code);
 }
 
-// A private futex wait on a 32-bit word: returns when *word != expected,
-// when woken, when `timeout` passes (-ETIMEDOUT) or when a signal ends it.
-// Without a timeout the kernel answers -ERESTARTSYS to a signal, which it
-// restarts for SA_RESTART handlers (and stop signals) and turns into EINTR
-// otherwise: exactly what a blocking socket call without SO_RCVTIMEO does.
-inline long futex_wait(uint32_t* word, uint32_t expected, const struct timespec* timeout) {
-  return call(SYS_futex, (long)word, FUTEX_WAIT_PRIVATE, expected, (long)timeout, 0, 0);
+// The calling thread's signal mask, as the kernel sees it (no libc filter).
+inline long sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  return call(SYS_rt_sigprocmask, how, (long)set, (long)old, 8);
 }
 
 // fork() without atfork handlers and without SIGCHLD to the parent (exit

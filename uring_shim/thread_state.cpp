@@ -8,6 +8,7 @@
 #include "../pool/platform.hpp"
 #include "probe.hpp"
 #include "route.hpp"
+#include "signals.hpp"
 
 namespace ringpool::shim {
 
@@ -58,11 +59,13 @@ void thread_exit(void* p) {
 
 void fork_prepare() {
   probe::fork_prepare();
+  signals::g_lock.lock();
   g_lock.lock();
 }
 
 void fork_parent() {
   g_lock.unlock();
+  signals::g_lock.unlock();
   probe::fork_parent();
 }
 
@@ -83,6 +86,7 @@ void fork_child() {
   t_state = nullptr;
   if (g_key_ok) pthread_setspecific(g_key, nullptr);
   g_lock.reset();
+  signals::g_lock.reset();
   probe::fork_child();
 }
 

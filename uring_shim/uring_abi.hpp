@@ -75,6 +75,7 @@ struct KernelTimespec {
 
 // io_uring_setup flags.
 constexpr uint32_t k_setup_single_issuer = 1u << 12;  // Linux 6.0
+constexpr uint32_t k_setup_defer_taskrun = 1u << 13;  // Linux 6.1
 constexpr uint32_t k_setup_no_mmap = 1u << 14;        // Linux 6.5
 constexpr uint32_t k_setup_no_sqarray = 1u << 16;     // Linux 6.6
 
@@ -90,6 +91,7 @@ constexpr uint8_t k_sqe_io_link = 1u << 2;
 
 // sqe->ioprio for IORING_OP_ACCEPT.
 constexpr uint16_t k_accept_dontwait = 1u << 1;  // Linux 6.10
+constexpr uint16_t k_recvsend_poll_first = 1u << 0;  // Linux 5.19
 
 // Opcodes.
 constexpr uint8_t k_op_nop = 0;
