@@ -206,32 +206,12 @@ RINGPOOL_SHIM_EXPORT int sigaction(int sig, const struct sigaction* act, struct 
   return g_real.sigaction(sig, act, old);
 }
 
-RINGPOOL_SHIM_EXPORT int __sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  if (RINGPOOL_SHIM_ON) return shim::signals::on_sigaction(sig, act, old);
-  return g_real.sigaction(sig, act, old);
-}
-
 RINGPOOL_SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler) noexcept {
   if (RINGPOOL_SHIM_ON) return shim::signals::on_signal(sig, handler);
   return g_real.signal(sig, handler);
 }
 
-RINGPOOL_SHIM_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) noexcept {
-  if (RINGPOOL_SHIM_ON) return shim::signals::on_signal(sig, handler);
-  return g_real.signal(sig, handler);
-}
-
-RINGPOOL_SHIM_EXPORT sighandler_t ssignal(int sig, sighandler_t handler) noexcept {
-  if (RINGPOOL_SHIM_ON) return shim::signals::on_signal(sig, handler);
-  return g_real.signal(sig, handler);
-}
-
 RINGPOOL_SHIM_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) noexcept {
-  if (RINGPOOL_SHIM_ON) return shim::signals::on_sysv_signal(sig, handler);
-  return g_real.sysv_signal(sig, handler);
-}
-
-RINGPOOL_SHIM_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler) {
   if (RINGPOOL_SHIM_ON) return shim::signals::on_sysv_signal(sig, handler);
   return g_real.sysv_signal(sig, handler);
 }
@@ -245,3 +225,9 @@ RINGPOOL_SHIM_EXPORT int siginterrupt(int sig, int interrupt) noexcept {
   if (RINGPOOL_SHIM_ON) return shim::signals::on_siginterrupt(sig, interrupt);
   return g_real.siginterrupt(sig, interrupt);
 }
+
+// glibc's other names for the same functions.
+RINGPOOL_SHIM_EXPORT int __sigaction(int, const struct sigaction*, struct sigaction*) noexcept __attribute__((alias("sigaction")));
+RINGPOOL_SHIM_EXPORT sighandler_t bsd_signal(int, sighandler_t) noexcept __attribute__((alias("signal")));
+RINGPOOL_SHIM_EXPORT sighandler_t ssignal(int, sighandler_t) noexcept __attribute__((alias("signal")));
+RINGPOOL_SHIM_EXPORT sighandler_t __sysv_signal(int, sighandler_t) noexcept __attribute__((alias("sysv_signal")));

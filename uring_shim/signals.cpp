@@ -103,8 +103,11 @@ int on_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   return r;
 }
 
-// glibc's signal(): BSD semantics, SA_RESTART unless siginterrupt() said not.
-sighandler_t on_signal(int sig, sighandler_t handler) {
+namespace {
+
+// signal() and sysv_signal(): handler, an empty mask (plus the signal itself
+// when `mask_self`), flags; the old handler, or SIG_ERR.
+sighandler_t install(int sig, sighandler_t handler, bool mask_self, int flags) {
   if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
     errno = EINVAL;
     return SIG_ERR;
@@ -112,24 +115,23 @@ sighandler_t on_signal(int sig, sighandler_t handler) {
   struct sigaction act = {}, old;
   act.sa_handler = handler;
   sigemptyset(&act.sa_mask);
-  sigaddset(&act.sa_mask, sig);
-  act.sa_flags = (__atomic_load_n(&g_interrupting, __ATOMIC_RELAXED) & bit(sig)) ? 0 : SA_RESTART;
+  if (mask_self) sigaddset(&act.sa_mask, sig);
+  act.sa_flags = flags;
   if (on_sigaction(sig, &act, &old) < 0) return SIG_ERR;
   return old.sa_handler;
 }
 
+}  // namespace
+
+// glibc's signal(): BSD semantics, SA_RESTART unless siginterrupt() said not.
+sighandler_t on_signal(int sig, sighandler_t handler) {
+  bool interrupting = sig >= 1 && sig < NSIG && (__atomic_load_n(&g_interrupting, __ATOMIC_RELAXED) & bit(sig));
+  return install(sig, handler, true, interrupting ? 0 : SA_RESTART);
+}
+
 // System V semantics: one-shot, not masked during the handler, interrupting.
 sighandler_t on_sysv_signal(int sig, sighandler_t handler) {
-  if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
-    errno = EINVAL;
-    return SIG_ERR;
-  }
-  struct sigaction act = {}, old;
-  act.sa_handler = handler;
-  sigemptyset(&act.sa_mask);
-  act.sa_flags = SA_RESETHAND | SA_NODEFER | SA_INTERRUPT;
-  if (on_sigaction(sig, &act, &old) < 0) return SIG_ERR;
-  return old.sa_handler;
+  return install(sig, handler, false, SA_RESETHAND | SA_NODEFER | SA_INTERRUPT);
 }
 
 sighandler_t on_sigset(int sig, sighandler_t disp) {
