@@ -11,6 +11,8 @@
 #   check-shim   run tests/shim/run.sh against $(LIB): every test plain and
 #                with RINGPOOL_URING=1, compared
 #   bench-uring  bench/uring: ping-pong and echo server, plain vs routed
+#   bench-uring-ceiling  the same with a minimal io_uring preload in place
+#                of the shim: what io_uring itself costs
 #
 # Uses BUILD, OBJ, LIB, CC, CXX, CPPFLAGS, CFLAGS, CXXFLAGS, LDFLAGS and V from
 # the including Makefile. Prerequisites that name $(LIB) are expanded late
@@ -58,7 +60,14 @@ $(SHIM_BENCH_BINS): $(SHIM_BENCH_DIR)/%: bench/uring/%.c
 	$(SHIM_SAY) CC $@
 	$(SHIM_Q)$(CC) $(CPPFLAGS) -O2 -g -pthread -Wall -Wextra $(LDFLAGS) -o $@ $<
 
-.PHONY: shim-tests check-shim bench-uring
+# io_uring's own cost, without the shim (bench/uring/ceiling/ceiling.c).
+SHIM_CEILING := $(SHIM_BENCH_DIR)/libceiling.so
+$(SHIM_CEILING): bench/uring/ceiling/ceiling.c
+	@mkdir -p $(@D)
+	$(SHIM_SAY) CC $@
+	$(SHIM_Q)$(CC) $(CPPFLAGS) -O2 -g -fPIC -shared -Wall -Wextra $(LDFLAGS) -o $@ $< -luring
+
+.PHONY: shim-tests check-shim bench-uring bench-uring-ceiling
 .SECONDEXPANSION:
 
 shim-tests: $(SHIM_TEST_BINS)
@@ -70,6 +79,9 @@ check-shim: $$(LIB) $(SHIM_TEST_BINS)
 BENCH_URING_ARGS ?=
 bench-uring: $$(LIB) $(SHIM_BENCH_BINS)
 	bench/uring/run.sh $(LIB) $(SHIM_BENCH_DIR) $(BENCH_URING_ARGS)
+
+bench-uring-ceiling: $$(LIB) $(SHIM_BENCH_BINS) $(SHIM_CEILING)
+	bench/uring/run.sh $(LIB) $(SHIM_BENCH_DIR) --routed-preload $(SHIM_CEILING) $(BENCH_URING_ARGS)
 
 -include $(SHIM_OBJ:.o=.d) $(SHIM_TEST_BINS:=.d)
 

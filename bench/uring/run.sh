@@ -1,5 +1,6 @@
 #!/bin/bash
 # bench/uring/run.sh LIB BINDIR [--reps N] [--iters N] [--seconds S]
+#                    [--routed-preload LIB2]
 #
 # Plain vs routed (RINGPOOL_URING=1), both under LD_PRELOAD=LIB, runs
 # interleaved (plain, routed, plain, routed...) so that drift hits both:
@@ -9,20 +10,24 @@
 # medians over the reps; system calls per request from one more pair of
 # runs under `perf stat -e raw_syscalls:sys_enter` (restarted calls count
 # again; "n/a" without perf). Numbers, never pass/fail.
+# --routed-preload LIB2: the routed runs preload LIB2 in front of LIB
+# instead of setting RINGPOOL_URING (make bench-uring-ceiling: LIB2 is
+# bench/uring/ceiling, io_uring's own cost without the shim).
 set -u
 if [ $# -lt 2 ]; then
-  echo "usage: $0 LIB BINDIR [--reps N] [--iters N] [--seconds S]" >&2
+  echo "usage: $0 LIB BINDIR [--reps N] [--iters N] [--seconds S] [--routed-preload LIB2]" >&2
   exit 2
 fi
 lib=$(readlink -f "$1")
 bindir=$2
 shift 2
-reps=5 iters=20000 seconds=2
+reps=5 iters=20000 seconds=2 routed_preload=
 while [ $# -gt 0 ]; do
   case $1 in
     --reps) reps=$2; shift 2 ;;
     --iters) iters=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
+    --routed-preload) routed_preload=$(readlink -f "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -38,7 +43,9 @@ fi
 run() {
   local mode=$1
   shift
-  if [ "$mode" = routed ]; then
+  if [ "$mode" = routed ] && [ -n "$routed_preload" ]; then
+    env -u RINGPOOL_URING LD_PRELOAD="$routed_preload $lib" "$@"
+  elif [ "$mode" = routed ]; then
     env RINGPOOL_URING=1 LD_PRELOAD="$lib" "$@"
   else
     env -u RINGPOOL_URING LD_PRELOAD="$lib" "$@"
@@ -50,9 +57,13 @@ syscalls() {
   local mode=$1
   shift
   [ $have_perf = 1 ] || { echo n/a; return; }
-  local envs=(env -u RINGPOOL_URING)
-  [ "$mode" = routed ] && envs=(env RINGPOOL_URING=1)
-  "${envs[@]}" LD_PRELOAD="$lib" perf stat -x, -e raw_syscalls:sys_enter -o "$work/perf" "$@" >"$work/out"
+  local envs=(env -u RINGPOOL_URING LD_PRELOAD="$lib")
+  if [ "$mode" = routed ] && [ -n "$routed_preload" ]; then
+    envs=(env -u RINGPOOL_URING LD_PRELOAD="$routed_preload $lib")
+  elif [ "$mode" = routed ]; then
+    envs=(env RINGPOOL_URING=1 LD_PRELOAD="$lib")
+  fi
+  "${envs[@]}" perf stat -x, -e raw_syscalls:sys_enter -o "$work/perf" "$@" >"$work/out"
   local calls req
   calls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$work/perf")
   req=$(sed -n 's/^requests=\([0-9]*\) .*/\1/p' "$work/out")
@@ -90,3 +101,4 @@ cell "echo, 8 connections" "$bindir/echo" 8 64 "$seconds"
 cell "echo, 64 connections" "$bindir/echo" 64 64 "$seconds"
 echo
 echo "reps=$reps iters=$iters seconds=$seconds, $(nproc) CPUs, $(uname -r); medians; CPU = user+sys of server and client"
+[ -z "$routed_preload" ] || echo "routed = $(basename "$routed_preload") preloaded, not the shim"
