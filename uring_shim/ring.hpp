@@ -54,6 +54,11 @@ class Ring {
   uint32_t reconcile();
   // Pops one CQE; false when the CQ is empty.
   bool pop(abi::Cqe* out);
+  // CQEs the kernel still owes: every SQE it took yields exactly one (no
+  // multishot, no CQE_SKIP_SUCCESS), so this is the SQEs taken less the
+  // CQEs popped, kept by the ring itself and so right even when a handler
+  // jumped out of an enter or a cancellation unwound from one.
+  uint32_t owed() const { return __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE) - *cq_head_; }
   // Waits in io_uring_enter until min_complete CQEs are there: 0, or
   // -EINTR for any signal (even an SA_RESTART one), or another -errno.
   long wait_enter(unsigned min_complete);

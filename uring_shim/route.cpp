@@ -54,7 +54,6 @@ void fill(abi::Sqe* s, const Request& rq, bool dontwait) {
 void absorb(ThreadState& ts, uint64_t tag, Outcome& o) {
   abi::Cqe c;
   while (ts.ring.pop(&c)) {
-    if (ts.pending) ts.pending--;
     if ((c.user_data & ~k_kind_mask) != tag) continue;
     switch (c.user_data & k_kind_mask) {
       case k_main:
@@ -74,7 +73,6 @@ void ring_broken(ThreadState& ts, long err) {
   // Cannot happen with a healthy kernel; if it does, never use the ring
   // again (its CQEs can no longer be accounted for).
   ts.ring_state = ThreadState::k_ring_failed;
-  ts.pending = 0;
   if (pool::options().verbose) {
     char buf[24];
     platform::write_err("ringpool: uring: io_uring_enter failed while reaping (errno ");
@@ -88,7 +86,7 @@ void ring_broken(ThreadState& ts, long err) {
 // a linked timeout's, the operation cancelled).
 void drain(ThreadState& ts, uint64_t tag, Outcome& o) {
   absorb(ts, tag, o);
-  while (ts.pending) {
+  while (ts.ring.owed()) {
     long r = ts.ring.wait_enter(1);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
       ring_broken(ts, r);
@@ -107,11 +105,7 @@ void cancel(ThreadState& ts, uint64_t target) {
       s->fd = -1;
       s->addr = target;
       s->user_data = (target & ~k_kind_mask) | k_cancel;
-      int n = ts.ring.submit();
-      if (n > 0) {
-        ts.pending += (uint32_t)n;
-        return;
-      }
+      if (ts.ring.submit() > 0) return;
     }
     ts.ring.wait_enter(0);
   }
@@ -125,10 +119,11 @@ struct CancelCtx {
 
 // pthread_cancel() acted on the thread inside a routed wait: settle before
 // it unwinds, so that the ring is never torn down with requests in flight.
-// The enter it left may never have returned: count what the kernel took.
+// The enter it left may never have returned: roll back what the kernel did
+// not take.
 void on_thread_cancel(void* arg) {
   auto* c = static_cast<CancelCtx*>(arg);
-  c->ts->pending += c->ts->ring.reconcile();
+  c->ts->ring.reconcile();
   Outcome o;
   cancel(*c->ts, c->target);
   drain(*c->ts, c->tag, o);
@@ -160,8 +155,9 @@ long block(ThreadState& ts) {
 // ends only if a handler without SA_RESTART ran since the call began
 // (`interrupts`, see signals.hpp) and otherwise waits again, as the kernel
 // restarts the plain call. (A handler that ran in the instant between the
-// call's start and its system call counts too, though the plain call would
-// not yet have been waiting.) An interruptible wait ends on any signal.
+// call's start and its system call counts too, once something wakes the
+// wait, though the plain call would not yet have been waiting.) An
+// interruptible wait ends on any signal.
 bool wait(ThreadState& ts, uint64_t tag, Outcome& o, bool restartable, uint32_t interrupts) {
   for (;;) {
     absorb(ts, tag, o);
@@ -216,7 +212,6 @@ long run_once(ThreadState& ts, const Plan& plan, bool pair, uint32_t interrupts,
   pthread_cleanup_push(on_thread_cancel, &ctx);
   n = restartable ? submit_and_wait(ts) : ring.submit();
   if (n > 0) {
-    ts.pending += (uint32_t)n;
     absorb(ts, tag, o);
     if ((unsigned)n == count && !o.done) {
       *waited = true;
@@ -263,7 +258,10 @@ bool abandoned(const ThreadState& ts, uintptr_t here) {
 }  // namespace
 
 void settle(ThreadState& ts) {
-  if (ts.pending && ts.ring.ready()) {
+  // A handler may have jumped out of the enter itself, before the ring's
+  // books were kept: roll back what the kernel did not take first.
+  if (ts.ring_state == ThreadState::k_ring_ready) ts.ring.reconcile();
+  if (ts.ring_state == ThreadState::k_ring_ready && ts.ring.owed()) {
     cancel(ts, ts.tag | k_poll);
     cancel(ts, ts.tag | k_main);
     Outcome o;
@@ -290,10 +288,18 @@ long run(const Plan& plan) {
   bool waited = false;
   uint32_t interrupts = signals::interrupts();
   long r;
-  do {
+  for (;;) {
     r = run_once(*ts, plan, pair, interrupts, &waited);
-    // In pair mode EAGAIN is a wake-up another waiter won: wait again.
-  } while (pair && r == -EAGAIN);
+    // In pair mode EAGAIN is a wake-up another waiter won: wait again,
+    // unless a handler without SA_RESTART ran meanwhile (the plain call,
+    // waiting all along, would have ended with EINTR).
+    if (!pair || r != -EAGAIN) break;
+    if (signals::interrupts() != interrupts) {
+      bump(ts->counters.interrupted);
+      r = -EINTR;
+      break;
+    }
+  }
   if (waited && r != k_not_routed) bump(ts->counters.waits);
   return r;
 }

@@ -18,7 +18,7 @@ namespace {
 using Handler = void (*)(int, siginfo_t*, void*);
 
 // Indexed by signal number. `fn` is read by the trampoline, in signal
-// context; both fields are written under g_lock with signals blocked.
+// context; the fields are written under g_lock with signals blocked.
 struct Adopted {
   Handler fn;
   int flags;     // the program's sa_flags
@@ -26,11 +26,6 @@ struct Adopted {
                  // SA_RESETHAND delivery, SIG_DFL with its flags)
 };
 Adopted g_adopted[NSIG];
-// Signals siginterrupt() made interrupting: signal() then installs their
-// handlers without SA_RESTART (glibc's _sigintr, which we cannot see).
-uint64_t g_interrupting;
-
-uint64_t bit(int sig) { return 1ull << (sig - 1); }
 
 // The kernel calls this for every adopted signal. Whatever the program's
 // handler expects, it gets (sig, info, context), as the kernel passes them
@@ -40,8 +35,28 @@ void trampoline(int sig, siginfo_t* info, void* context) {
   if (Handler fn = __atomic_load_n(&g_adopted[sig].fn, __ATOMIC_ACQUIRE)) fn(sig, info, context);
 }
 
+bool valid(int sig) { return sig >= 1 && sig < NSIG; }
+
 bool wants_adoption(const struct sigaction* act) {
   return act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN && !(act->sa_flags & SA_RESTART);
+}
+
+// The program's view of an action the kernel reported, `a` being the table
+// entry of when it was set: its own handler, and its flags without the
+// SA_SIGINFO we added (which the kernel keeps after SA_RESETHAND).
+void translate(struct sigaction* act, const Adopted& a) {
+  if (!a.current) return;
+  bool ours = act->sa_sigaction == trampoline;
+  if (ours) act->sa_sigaction = a.fn;
+  bool reset = act->sa_handler == SIG_DFL && (act->sa_flags & SA_RESETHAND);
+  if ((ours || reset) && !(a.flags & SA_SIGINFO)) act->sa_flags &= ~SA_SIGINFO;
+}
+
+sighandler_t translate(sighandler_t h, const Adopted& a) {
+  struct sigaction act = {};  // its handler union converts for us
+  act.sa_handler = h;
+  if (a.current && act.sa_sigaction == trampoline) act.sa_sigaction = a.fn;
+  return act.sa_handler;
 }
 
 // Table and kernel change together: no other thread's sigaction between,
@@ -65,14 +80,8 @@ class Critical {
   sigset_t saved_;
 };
 
-}  // namespace
-
-int on_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  if (sig < 1 || sig >= NSIG) return g_real.sigaction(sig, act, old);  // EINVAL
-  // A vfork child has its own handlers but our memory: keep out of the
-  // table (it makes no routed calls).
-  if (!same_process()) return g_real.sigaction(sig, act, old);
-  Critical critical;
+// sigaction() under Critical: adopts act if it lacks SA_RESTART.
+int install_locked(int sig, const struct sigaction* act, struct sigaction* old) {
   Adopted prev = g_adopted[sig];
   struct sigaction mine;
   bool adopt = act != nullptr && wants_adoption(act);
@@ -90,87 +99,83 @@ int on_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
     g_adopted[sig].flags = prev.flags;
   } else {
     if (act != nullptr) g_adopted[sig].current = adopt;
-    // Report the program's action: its handler, and its flags without the
-    // SA_SIGINFO we added (which the kernel keeps after SA_RESETHAND).
-    if (old != nullptr && prev.current) {
-      bool ours = old->sa_sigaction == trampoline;
-      if (ours) old->sa_sigaction = prev.fn;
-      bool reset = old->sa_handler == SIG_DFL && (old->sa_flags & SA_RESETHAND);
-      if ((ours || reset) && !(prev.flags & SA_SIGINFO)) old->sa_flags &= ~SA_SIGINFO;
-    }
+    if (old != nullptr) translate(old, prev);
   }
   errno = saved_errno;
   return r;
 }
 
-namespace {
-
-// signal() and sysv_signal(): handler, an empty mask (plus the signal itself
-// when `mask_self`), flags; the old handler, or SIG_ERR.
-sighandler_t install(int sig, sighandler_t handler, bool mask_self, int flags) {
-  if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
-    errno = EINVAL;
-    return SIG_ERR;
+// After one of glibc's own installers (they go through its internal
+// sigaction, which nobody can interpose): the kernel may now hold a handler
+// without SA_RESTART that the trampoline must front, or the trampoline with
+// SA_RESTART (siginterrupt(sig, 0)) that must step aside. Set it right.
+void resync(int sig) {
+  if (!valid(sig) || !same_process()) return;
+  int saved_errno = errno;
+  Critical critical;
+  struct sigaction cur;
+  if (g_real.sigaction(sig, nullptr, &cur) == 0) {
+    Adopted& a = g_adopted[sig];
+    bool ours = a.current && cur.sa_sigaction == trampoline;
+    if (ours && (cur.sa_flags & SA_RESTART)) {
+      translate(&cur, a);
+      install_locked(sig, &cur, nullptr);
+    } else if (!ours && wants_adoption(&cur)) {
+      install_locked(sig, &cur, nullptr);
+    } else if (!ours) {
+      a.current = false;
+    }
   }
-  struct sigaction act = {}, old;
-  act.sa_handler = handler;
-  sigemptyset(&act.sa_mask);
-  if (mask_self) sigaddset(&act.sa_mask, sig);
-  act.sa_flags = flags;
-  if (on_sigaction(sig, &act, &old) < 0) return SIG_ERR;
-  return old.sa_handler;
+  errno = saved_errno;
+}
+
+// signal(), sysv_signal(), sigset(): glibc's own, then resync; the old
+// handler they return is the program's.
+template <typename Call>
+sighandler_t through_libc(int sig, Call call) {
+  Adopted before = valid(sig) ? g_adopted[sig] : Adopted();
+  sighandler_t r = call();
+  resync(sig);
+  return translate(r, before);
 }
 
 }  // namespace
 
-// glibc's signal(): BSD semantics, SA_RESTART unless siginterrupt() said not.
-sighandler_t on_signal(int sig, sighandler_t handler) {
-  bool interrupting = sig >= 1 && sig < NSIG && (__atomic_load_n(&g_interrupting, __ATOMIC_RELAXED) & bit(sig));
-  return install(sig, handler, true, interrupting ? 0 : SA_RESTART);
+int on_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (!valid(sig)) return g_real.sigaction(sig, act, old);  // EINVAL
+  if (!same_process()) {
+    // A vfork child has its own handlers but our memory: read the table,
+    // never write it.
+    Adopted a = g_adopted[sig];
+    int r = g_real.sigaction(sig, act, old);
+    if (r == 0 && old != nullptr) translate(old, a);
+    return r;
+  }
+  Critical critical;
+  return install_locked(sig, act, old);
 }
 
-// System V semantics: one-shot, not masked during the handler, interrupting.
+sighandler_t on_signal(int sig, sighandler_t handler) {
+  return through_libc(sig, [&] { return g_real.signal(sig, handler); });
+}
+
 sighandler_t on_sysv_signal(int sig, sighandler_t handler) {
-  return install(sig, handler, false, SA_RESETHAND | SA_NODEFER | SA_INTERRUPT);
+  return through_libc(sig, [&] { return g_real.sysv_signal(sig, handler); });
 }
 
 sighandler_t on_sigset(int sig, sighandler_t disp) {
-  sigset_t set, old_mask;
-  sigemptyset(&set);
-  if (sigaddset(&set, sig) < 0) return SIG_ERR;  // EINVAL
-  struct sigaction old;
-  if (disp == SIG_HOLD) {
-    if (sigprocmask(SIG_BLOCK, &set, &old_mask) < 0) return SIG_ERR;
-    if (sigismember(&old_mask, sig)) return SIG_HOLD;
-    if (on_sigaction(sig, nullptr, &old) < 0) return SIG_ERR;
-    return old.sa_handler;
-  }
-  struct sigaction act = {};
-  act.sa_handler = disp;
-  sigemptyset(&act.sa_mask);
-  if (on_sigaction(sig, &act, &old) < 0) return SIG_ERR;
-  if (sigprocmask(SIG_UNBLOCK, &set, &old_mask) < 0) return SIG_ERR;
-  return sigismember(&old_mask, sig) ? SIG_HOLD : old.sa_handler;
+  return through_libc(sig, [&] { return g_real.sigset(sig, disp); });
 }
 
+// glibc's own, so that signal() sees the flag in glibc's _sigintr set.
 int on_siginterrupt(int sig, int interrupt) {
-  struct sigaction act;
-  if (on_sigaction(sig, nullptr, &act) < 0) return -1;
-  if (interrupt) {
-    __atomic_fetch_or(&g_interrupting, bit(sig), __ATOMIC_RELAXED);
-    act.sa_flags &= ~SA_RESTART;
-  } else {
-    __atomic_fetch_and(&g_interrupting, ~bit(sig), __ATOMIC_RELAXED);
-    act.sa_flags |= SA_RESTART;
-  }
-  return on_sigaction(sig, &act, nullptr) < 0 ? -1 : 0;
+  int r = g_real.siginterrupt(sig, interrupt);
+  resync(sig);
+  return r;
 }
 
 void init() {
-  for (int sig = 1; sig < NSIG; sig++) {
-    struct sigaction cur;
-    if (g_real.sigaction(sig, nullptr, &cur) == 0 && wants_adoption(&cur)) on_sigaction(sig, &cur, nullptr);
-  }
+  for (int sig = 1; sig < NSIG; sig++) resync(sig);
 }
 
 }  // namespace ringpool::shim::signals

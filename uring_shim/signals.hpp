@@ -16,12 +16,15 @@
 //            handler and flags. sigaction() reports the program's own
 //            handler and flags, so the program sees nothing of it.
 //
-// Every libc entry point that installs a handler is interposed (sigaction,
-// signal and its aliases, sysv_signal, sigset, siginterrupt), and the
-// handlers installed before the shim started are adopted at start-up.
-// Handlers installed with a raw rt_sigaction system call are not seen: a
-// routed wait then restarts after them where the plain call would fail with
-// EINTR. Nothing here runs unless RINGPOOL_URING=1.
+// Every libc entry point that installs a handler is interposed: sigaction
+// adopts directly; signal and its aliases, sysv_signal, sigset and
+// siginterrupt run glibc's own code (which installs through an internal
+// sigaction nobody can interpose, and keeps siginterrupt's set) and then
+// bring the kernel's action in line. The handlers installed before the
+// shim started are adopted at start-up. Handlers installed with a raw
+// rt_sigaction system call are not seen: a routed wait then restarts after
+// them where the plain call would fail with EINTR. Nothing here runs unless
+// RINGPOOL_URING=1.
 #pragma once
 #include <signal.h>
 #include <stdint.h>

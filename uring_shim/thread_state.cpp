@@ -45,7 +45,7 @@ void unlink_locked(ThreadState* ts) {
 // jumped out of a routed wait; settle that first, then drop the ring.
 void thread_exit(void* p) {
   auto* ts = static_cast<ThreadState*>(p);
-  if (ts->depth || ts->pending) route::settle(*ts);
+  if (ts->depth || (ts->ring_state == ThreadState::k_ring_ready && ts->ring.owed())) route::settle(*ts);
   ts->ring.destroy();
   {
     platform::LockGuard guard(g_lock);
@@ -57,7 +57,15 @@ void thread_exit(void* p) {
   platform::unmap(ts, k_state_bytes);
 }
 
+// The locks are held across fork with every signal blocked: a handler of
+// the forking thread (a SIGCHLD handler that re-installs itself with
+// signal(), say) would otherwise wait for a lock its own thread holds.
+sigset_t g_fork_mask;  // the forking thread's mask; forks are serialised
+
 void fork_prepare() {
+  sigset_t all;
+  sigfillset(&all);
+  sys::sigprocmask(SIG_SETMASK, &all, &g_fork_mask);
   probe::fork_prepare();
   signals::g_lock.lock();
   g_lock.lock();
@@ -67,6 +75,7 @@ void fork_parent() {
   g_lock.unlock();
   signals::g_lock.unlock();
   probe::fork_parent();
+  sys::sigprocmask(SIG_SETMASK, &g_fork_mask, nullptr);
 }
 
 // The child has one thread and a private copy of every ring's pages: drop
@@ -88,6 +97,7 @@ void fork_child() {
   g_lock.reset();
   signals::g_lock.reset();
   probe::fork_child();
+  sys::sigprocmask(SIG_SETMASK, &g_fork_mask, nullptr);
 }
 
 }  // namespace

@@ -13,9 +13,8 @@
 //
 // Invariants (per thread state, touched only by its thread, except that
 // counters are read by the registry walk and the fork child frees all):
-//   pending == CQEs the kernel still owes this ring
-//   depth == 0  =>  pending == 0, unless a signal handler jumped out of a
-//                   routed wait (then the next routed call settles it)
+//   depth == 0  =>  ring.owed() == 0, unless a signal handler jumped out of
+//                   a routed wait (then the next routed call settles it)
 #pragma once
 #include <stdint.h>
 
@@ -40,7 +39,6 @@ struct ThreadState {
   Ring ring;
   RingState ring_state = k_ring_none;
   uint8_t depth = 0;      // routed calls in progress: 0 or 1
-  uint32_t pending = 0;   // CQEs still owed
   uint64_t seq = 0;       // last tag handed out, >> 2
   uint64_t tag = 0;       // tag of the call in progress
   uintptr_t frame = 0;    // its stack frame, to tell nesting from longjmp
