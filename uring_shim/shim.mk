@@ -72,7 +72,7 @@ $(SHIM_CEILING): bench/uring/ceiling/ceiling.c
 
 shim-tests: $(SHIM_TEST_BINS)
 
-check-shim: $$(LIB) $(SHIM_TEST_BINS)
+check-shim: $$(LIB) $$(CLI) $(SHIM_TEST_BINS)
 	tests/shim/run.sh $(LIB) $(SHIM_TEST_DIR)
 
 # BENCH_URING_ARGS: e.g. '--reps 5 --iters 50000'.

@@ -7,8 +7,10 @@
 # routed run must really have routed (the shim's counter line on stderr says
 # routed=N, N > 0) without falling back. Exit 77 from either run: skipped,
 # never passed. Then real programs: python3's threaded http.server under
-# concurrent curl downloads, socat, iperf3 (each skipped when missing), and
-# io_uring switched off by sysctl (root only; RINGPOOL_TEST_SYSCTL=0 skips).
+# concurrent curl downloads, socat, iperf3 (each skipped when missing),
+# io_uring switched off by sysctl (root only; RINGPOOL_TEST_SYSCTL=0 skips),
+# and `ringpool stat PID` (the CLI next to LIB, or RINGPOOL_CLI) reading the
+# socket counters of a live routed process.
 #
 # Output: one TAP-style line per test, then
 #   shim: N passed, M failed, K skipped
@@ -166,6 +168,40 @@ if command -v iperf3 >/dev/null; then
   judge "iperf3 client and server, 64 MiB (non-blocking: passes through)" any
 else
   skipped "iperf3" "iperf3 not installed"
+fi
+
+# --- ringpool stat reads the counters of a live process ------------------------
+# A python3 that made 20 blocking send/recv pairs on a socketpair (40 routed
+# calls) and then sleeps: `ringpool stat PID` must say so.
+cli=${RINGPOOL_CLI:-$(dirname "$lib")/ringpool}
+if [ ! -x "$cli" ] || ! command -v python3 >/dev/null; then
+  skipped "ringpool stat shows socket counts" "no $cli or python3"
+else
+  RINGPOOL_URING=1 LD_PRELOAD="$lib" timeout -k 5 60 python3 -c '
+import os, socket, time
+a, b = socket.socketpair()
+for _ in range(20):
+    a.sendall(b"x")
+    b.recv(1)
+print("ready", os.getpid(), flush=True)
+time.sleep(60)' >"$work/stat.ready" 2>"$work/stat.err" &
+  spid=$!
+  for _ in $(seq 100); do grep -q ready "$work/stat.ready" && break; sleep 0.1; done
+  "$cli" stat "$(awk '/^ready/ {print $2}' "$work/stat.ready")" >"$work/stat.out" 2>&1
+  kill "$spid" 2>/dev/null
+  wait "$spid" 2>/dev/null
+  line=$(grep 'sockets:' "$work/stat.out")
+  routed=$(echo "$line" | sed -n 's/.*sockets: *\([0-9]*\) routed.*/\1/p')
+  fellback=$(echo "$line" | sed -n 's/.* \([0-9]*\) fell back.*/\1/p')
+  if [ -z "$line" ]; then
+    notok "ringpool stat shows socket counts: no sockets line" "$work/stat.out" "$work/stat.err"
+  elif [ "${routed:-0}" -eq 0 ] && [ "${fellback:-0}" -gt 0 ]; then
+    skipped "ringpool stat shows socket counts" "io_uring unavailable here"
+  elif [ "${routed:-0}" -ge 40 ]; then
+    ok "ringpool stat shows socket counts ($line)"
+  else
+    notok "ringpool stat shows socket counts: fewer than 40 routed" "$work/stat.out"
+  fi
 fi
 
 echo "shim: $pass passed, $fail failed, $skip skipped"
