@@ -175,7 +175,12 @@ int on_siginterrupt(int sig, int interrupt) {
 }
 
 void init() {
-  for (int sig = 1; sig < NSIG; sig++) resync(sig);
+  // One query per signal; the full resync (four system calls) only where
+  // there is something to adopt.
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction cur;
+    if (g_real.sigaction(sig, nullptr, &cur) == 0 && wants_adoption(&cur)) resync(sig);
+  }
 }
 
 }  // namespace ringpool::shim::signals
