@@ -797,4 +797,9 @@ size_t heap_counts(size_t* idle) {
   return active;
 }
 
+HeapCounters* thread_counters() {
+  Heap* h = current_heap();
+  return h != &g_empty_heap ? h->counters : nullptr;
+}
+
 }  // namespace ringpool::pool

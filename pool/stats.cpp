@@ -66,6 +66,16 @@ SharedStats* stats_region() {
 
 GlobalStats& stats_global() { return stats_region()->global; }
 
+void count_socket_call(SocketCount which) {
+  if (HeapCounters* c = thread_counters()) {
+    __atomic_store_n(&c->sockets[which], c->sockets[which] + 1, __ATOMIC_RELAXED);
+    return;
+  }
+  GlobalStats& g = stats_global();
+  uint64_t& total = which == k_socket_routed ? g.socket_routed : which == k_socket_passed ? g.socket_passed : g.socket_fallback;
+  stat_inc(total);
+}
+
 HeapCounters* stats_slot_acquire() {
   SharedStats* s = stats_region();
   uint32_t i = __atomic_fetch_add(&s->slots_used, 1, __ATOMIC_RELAXED);

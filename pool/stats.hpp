@@ -45,10 +45,15 @@ constexpr unsigned k_row_large = k_num_classes;
 constexpr unsigned k_row_huge = k_num_classes + 1;
 constexpr unsigned k_rows = k_num_classes + 2;
 
+// The io_uring shim's socket calls, counted in the calling thread's slot
+// (global only for a thread that has no heap yet).
+enum SocketCount : unsigned { k_socket_routed, k_socket_passed, k_socket_fallback, k_socket_counts };
+
 struct HeapCounters {
   uint64_t allocs[k_num_classes];
   uint64_t frees[k_num_classes];  // frees made by this thread, into any page
   uint64_t requested;  // bytes the program asked for in small requests, since start
+  uint64_t sockets[k_socket_counts];
 };
 
 // The back end's totals, copied in under g_lock; seq is odd while they change.
@@ -61,7 +66,7 @@ struct BackendStats {
 };
 
 constexpr char k_stats_magic[8] = {'R', 'I', 'N', 'G', 'P', 'O', 'O', 'L'};
-constexpr uint32_t k_stats_layout = 2;
+constexpr uint32_t k_stats_layout = 3;
 
 struct SharedStats {
   char magic[8];
@@ -91,6 +96,12 @@ GlobalStats& stats_global();
 // A counters slot for a new heap (never fails: falls back to a shared
 // overflow slot).
 HeapCounters* stats_slot_acquire();
+// The calling thread's heap's slot, or nullptr if it has no heap yet (never
+// makes one).
+HeapCounters* thread_counters();
+// Counts a socket call of the io_uring shim: a plain add in the thread's
+// slot, no shared cache line.
+void count_socket_call(SocketCount which);
 // Create the shared region (at init), and again in a fork child.
 void stats_init();
 void stats_fork_child();

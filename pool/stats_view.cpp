@@ -100,6 +100,11 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
 #define RINGPOOL_COPY(name, help) out->global.name = load(s->global.name);
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_COPY)
 #undef RINGPOOL_COPY
+  for (uint32_t i = 0; i < used; i++) {
+    out->global.socket_routed += load(s->heaps[i].sockets[k_socket_routed]);
+    out->global.socket_passed += load(s->heaps[i].sockets[k_socket_passed]);
+    out->global.socket_fallback += load(s->heaps[i].sockets[k_socket_fallback]);
+  }
   out->threads_exited = out->global.threads_exited;
   uint64_t started = out->global.threads_started;
   out->threads_active = started > out->threads_exited ? started - out->threads_exited : 0;

@@ -66,10 +66,9 @@ long finish(long r) {
 // Also into the allocator's shared counters, which ringpool stat reads.
 void count(uint64_t Counters::*field) {
   if (ThreadState* ts = thread_state()) bump(ts->counters.*field);
-  pool::GlobalStats& g = pool::stats_global();
-  if (field == &Counters::routed) pool::stat_inc(g.socket_routed);
-  else if (field == &Counters::passed) pool::stat_inc(g.socket_passed);
-  else if (field == &Counters::fallback) pool::stat_inc(g.socket_fallback);
+  pool::count_socket_call(field == &Counters::routed   ? pool::k_socket_routed
+                          : field == &Counters::passed ? pool::k_socket_passed
+                                                       : pool::k_socket_fallback);
 }
 
 bool recv_flags_ok(int flags) {
