@@ -63,8 +63,6 @@ class Ring {
   // -EINTR for any signal (even an SA_RESTART one), or another -errno.
   long wait_enter(unsigned min_complete);
 
-  uint32_t cq_tail() const { return __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE); }
-  uint32_t cq_head() const { return *cq_head_; }
 
  private:
   long enter(unsigned to_submit, unsigned min_complete, unsigned flags);

@@ -130,21 +130,14 @@ void on_thread_cancel(void* arg) {
   c->ts->depth = 0;
 }
 
-// The places a routed call blocks. The plain call is a cancellation point
-// there, so these are too: asynchronous cancellation is on only around the
+// Where a routed call blocks. The plain call is a cancellation point
+// there, so this is too: asynchronous cancellation is on only around the
 // system call itself.
-int submit_and_wait(ThreadState& ts) {
+template <typename Call>
+long cancellable(Call call) {
   int old = 0;
   pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-  int n = ts.ring.submit(1);
-  pthread_setcanceltype(old, &old);
-  return n;
-}
-
-long block(ThreadState& ts) {
-  int old = 0;
-  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-  long r = ts.ring.wait_enter(1);
+  long r = call();
   pthread_setcanceltype(old, &old);
   return r;
 }
@@ -163,9 +156,9 @@ bool wait(ThreadState& ts, uint64_t tag, Outcome& o, bool restartable, uint32_t 
     absorb(ts, tag, o);
     if (o.done) return false;
     if (restartable && signals::interrupts() != interrupts) return true;
-    long r = block(ts);
+    long r = cancellable([&] { return ts.ring.wait_enter(1); });
     if (r == -EINTR && !restartable) return true;
-    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) return true;  // a broken ring
+    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) return true;  // a broken ring
   }
 }
 
@@ -210,7 +203,7 @@ long run_once(ThreadState& ts, const Plan& plan, bool pair, uint32_t interrupts,
   int n;
   bool interrupted = false;
   pthread_cleanup_push(on_thread_cancel, &ctx);
-  n = restartable ? submit_and_wait(ts) : ring.submit();
+  n = restartable ? (int)cancellable([&] { return (long)ring.submit(1); }) : ring.submit();
   if (n > 0) {
     absorb(ts, tag, o);
     if ((unsigned)n == count && !o.done) {
@@ -258,14 +251,16 @@ bool abandoned(const ThreadState& ts, uintptr_t here) {
 }  // namespace
 
 void settle(ThreadState& ts) {
-  // A handler may have jumped out of the enter itself, before the ring's
-  // books were kept: roll back what the kernel did not take first.
-  if (ts.ring_state == ThreadState::k_ring_ready) ts.ring.reconcile();
-  if (ts.ring_state == ThreadState::k_ring_ready && ts.ring.owed()) {
-    cancel(ts, ts.tag | k_poll);
-    cancel(ts, ts.tag | k_main);
-    Outcome o;
-    drain(ts, ts.tag, o);
+  if (ts.ring_state == ThreadState::k_ring_ready) {
+    // A handler may have jumped out of the enter itself, before the ring's
+    // books were kept: roll back what the kernel did not take first.
+    ts.ring.reconcile();
+    if (ts.ring.owed()) {
+      cancel(ts, ts.tag | k_poll);
+      cancel(ts, ts.tag | k_main);
+      Outcome o;
+      drain(ts, ts.tag, o);
+    }
   }
   ts.depth = 0;
 }

@@ -64,9 +64,7 @@ sighandler_t translate(sighandler_t h, const Adopted& a) {
 class Critical {
  public:
   Critical() {
-    sigset_t all;
-    sigfillset(&all);
-    sys::sigprocmask(SIG_SETMASK, &all, &saved_);
+    sys::block_signals(&saved_);
     g_lock.lock();
   }
   ~Critical() {

@@ -68,6 +68,12 @@ inline long wait4(long pid, int* status, int options) { return call(SYS_wait4, p
 inline long sigprocmask(int how, const sigset_t* set, sigset_t* old) {
   return call(SYS_rt_sigprocmask, how, (long)set, (long)old, 8);
 }
+// Blocks every signal; the mask before goes to *saved.
+inline void block_signals(sigset_t* saved) {
+  sigset_t all;
+  sigfillset(&all);
+  sys::sigprocmask(SIG_SETMASK, &all, saved);
+}
 
 // fork() without atfork handlers and without SIGCHLD to the parent (exit
 // signal 0: the program's SIGCHLD handler and wait() never see the child;

@@ -42,10 +42,11 @@ void unlink_locked(ThreadState* ts) {
 }
 
 // pthread key destructor. Nothing is in flight here unless a handler
-// jumped out of a routed wait; settle that first, then drop the ring.
+// jumped out of a routed wait; settle (a no-op otherwise), then drop the
+// ring.
 void thread_exit(void* p) {
   auto* ts = static_cast<ThreadState*>(p);
-  if (ts->depth || (ts->ring_state == ThreadState::k_ring_ready && ts->ring.owed())) route::settle(*ts);
+  route::settle(*ts);
   ts->ring.destroy();
   {
     platform::LockGuard guard(g_lock);
@@ -63,9 +64,7 @@ void thread_exit(void* p) {
 sigset_t g_fork_mask;  // the forking thread's mask; forks are serialised
 
 void fork_prepare() {
-  sigset_t all;
-  sigfillset(&all);
-  sys::sigprocmask(SIG_SETMASK, &all, &g_fork_mask);
+  sys::block_signals(&g_fork_mask);
   probe::fork_prepare();
   signals::g_lock.lock();
   g_lock.lock();
