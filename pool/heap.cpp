@@ -6,9 +6,12 @@
 //   any thread     page->xfree by CAS; a freer that finds k_page_full set
 //                  takes heap->lock, clears it and links the page into
 //                  heap->reclaimed (so the owner sees the page has room again)
+//   heap->lock     an idle heap's queues and pages (k_page_abandoned): the
+//                  freer of a block is its owner for that moment
 //   g_lock         heap lists (all, idle, free), the back end
-// A page's owner changes only in a merge (heap_adopt), under the old heap's
-// lock, so a remote freer re-checks page->heap after taking that lock.
+// A page's owner changes only under the old heap's lock (heap_claim), so a
+// remote freer re-checks page->heap after taking that lock. Lock order:
+// g_lock, then a heap's lock; nothing takes g_lock under a heap's lock.
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -47,6 +50,7 @@ Heap* g_free_heaps;   // no pages: ready for a new thread
 std::atomic<size_t> g_idle_count;
 
 __thread bool t_in_init __attribute__((tls_model("initial-exec")));
+__thread bool t_exited __attribute__((tls_model("initial-exec")));  // its heap went back at exit
 // In slow mode the thread's heap lives here and t_heap stays the empty
 // heap, so that both fast paths always fall through to the slow paths.
 __thread Heap* t_slow_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
@@ -128,11 +132,8 @@ void full_remove(Heap* h, Page* pg) {
 
 // ---- page free lists (owner only) -----------------------------------------
 
-// Take the remote frees of a page that is not in the full state.
-bool collect_remote(Page* pg) {
-  if (pg->xfree.load(std::memory_order_relaxed) == 0) return false;
-  uintptr_t x = pg->xfree.exchange(0, std::memory_order_acquire);
-  Block* list = reinterpret_cast<Block*>(x);
+// Put a list taken from pg->xfree on pg->free; false if it was empty.
+bool take_remote_list(Page* pg, Block* list) {
   if (list == nullptr) return false;
   uint32_t n = 1;
   Block* tail = list;
@@ -144,6 +145,13 @@ bool collect_remote(Page* pg) {
   pg->free = list;
   pg->used -= n;
   return true;
+}
+
+// Take the remote frees of a page that is not in the full state.
+bool collect_remote(Page* pg) {
+  if (pg->xfree.load(std::memory_order_relaxed) == 0) return false;
+  uintptr_t x = pg->xfree.exchange(0, std::memory_order_acquire);
+  return take_remote_list(pg, reinterpret_cast<Block*>(x));
 }
 
 // Carve the next few blocks of a fresh page (about 4 KiB at a time, so
@@ -256,14 +264,85 @@ void release_page(Heap* h, Page* pg) {
   segment_page_free(pg);
 }
 
+// ---- idle heaps' pages --------------------------------------------------------
+
+size_t page_bytes(const Page* pg) { return (size_t)pg->span * k_unit; }
+
+// The gauge of bytes in idle heaps' pages (a wrapping add moves it down).
+void count_idle_bytes(size_t bytes, bool add) {
+  stat_inc(stats_global().idle_heap_bytes, add ? bytes : (uint64_t)0 - bytes);
+}
+
+// A block of an idle heap's page (k_page_abandoned), under h->lock: freed
+// as its owner would. Returns the page when that emptied it, for the caller
+// to give back once the lock is dropped (g_lock is never taken under it).
+Page* free_abandoned_locked(Heap* h, Page* pg, Block* b) {
+  b->next = list_enc(pg->local_free);
+  pg->local_free = b;
+  pg->used--;
+  if (page_used(pg) != 0) return nullptr;
+  queue_remove(h, pg->cls, pg);
+  count_idle_bytes(page_bytes(pg), false);
+  return pg;
+}
+
+// h's thread is gone: under h->lock, every page goes into its class queue,
+// takes its remote frees and is marked k_page_abandoned, so that from now
+// on the freer of its last block gives it back. The pages already empty are
+// returned (linked through next). What is left holds live blocks only.
+Page* abandon_pages_locked(Heap* h) {
+  take_reclaimed_locked(h);  // every full page goes back to its queue here
+  while (Page* pg = h->full) {
+    full_remove(h, pg);
+    queue_push_back(h, pg->cls, pg);
+  }
+  Page* empty = nullptr;
+  size_t held = 0;
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
+      Page* next = pg->next;
+      uintptr_t x = pg->xfree.exchange(k_page_abandoned, std::memory_order_acq_rel);
+      take_remote_list(pg, reinterpret_cast<Block*>(x & ~k_page_flags));
+      if (page_used(pg) == 0) {
+        queue_remove(h, c, pg);
+        pg->next = empty;
+        empty = pg;
+      } else {
+        held += page_bytes(pg);
+      }
+      pg = next;
+    }
+  }
+  count_idle_bytes(held, true);
+  return empty;
+}
+
+// Under idle->lock: idle's pages move to h (which may be idle itself, taken
+// by a new thread) and take remote frees the ordinary way again. While
+// k_page_abandoned was set nothing was pushed onto xfree: it is empty.
+void claim_pages_locked(Heap* idle, Heap* h) {
+  size_t held = 0;
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    for (Page* pg = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c]; pg; pg = pg->next) {
+      pg->heap.store(h, std::memory_order_release);
+      pg->xfree.store(0, std::memory_order_release);
+      held += page_bytes(pg);
+    }
+  }
+  count_idle_bytes(held, false);
+}
+
 // ---- remote frees -----------------------------------------------------------
 
-void free_remote_full(Page* pg, Block* b) {
+// xfree carries a flag: the page is full (its owner wants it back) or
+// abandoned (its freer acts as owner). Returns a page to give back.
+Page* free_remote_locked(Page* pg, Block* b) {
   for (;;) {
     Heap* h = pg->heap.load(std::memory_order_acquire);
     LockGuard g(h->lock);
-    if (pg->heap.load(std::memory_order_relaxed) != h) continue;  // merged away
+    if (pg->heap.load(std::memory_order_relaxed) != h) continue;  // claimed by another heap
     uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
+    if (x & k_page_abandoned) return free_abandoned_locked(h, pg, b);
     for (;;) {
       bool was_full = (x & k_page_full) != 0;
       b->next = list_enc(reinterpret_cast<Block*>(x & ~k_page_full));
@@ -275,7 +354,7 @@ void free_remote_full(Page* pg, Block* b) {
           h->reclaimed = pg;
           h->reclaim_pending.store(1, std::memory_order_release);
         }
-        return;
+        return nullptr;
       }
     }
   }
@@ -284,8 +363,8 @@ void free_remote_full(Page* pg, Block* b) {
 void free_remote(Page* pg, Block* b) {
   uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
   do {
-    if (RINGPOOL_UNLIKELY(x & k_page_full)) {
-      free_remote_full(pg, b);
+    if (RINGPOOL_UNLIKELY(x & k_page_flags)) {
+      if (Page* empty = free_remote_locked(pg, b)) segment_page_free(empty);
       return;
     }
     b->next = list_enc(reinterpret_cast<Block*>(x));
@@ -325,11 +404,14 @@ Heap* heap_acquire() {
     }
     if (h) h->state = k_heap_active;
   }
-  if (h == nullptr) {
+  if (h != nullptr) {
+    LockGuard g(h->lock);
+    claim_pages_locked(h, h);
+  } else {
     void* mem = meta_alloc(sizeof(Heap));
     if (mem == nullptr) return nullptr;
     h = new (mem) Heap(&g_empty_page, stats_slot_acquire());
-    LockGuard g(g_lock);
+    LockGuard g2(g_lock);
     h->next_all = g_all_heaps;
     g_all_heaps = h;
   }
@@ -358,10 +440,16 @@ void heap_collect(Heap* h) {
   if (empty) segment_pages_free(empty);
 }
 
-// The thread of h is gone: keep its pages for whoever comes next.
+// The thread of h is gone: its empty pages go back now, the rest as soon as
+// other threads free their last blocks, or to whoever takes the heap next.
 void heap_abandon(Heap* h) {
-  heap_collect(h);
   if (current_heap() == h) set_current_heap(&g_empty_heap);
+  Page* empty;
+  {
+    LockGuard g(h->lock);
+    empty = abandon_pages_locked(h);
+  }
+  if (empty) segment_pages_free(empty);
   LockGuard g(g_lock);
   h->state = k_heap_idle;
   if (heap_has_pages(h)) {
@@ -385,16 +473,9 @@ bool heap_adopt(Heap* h) {
     g_idle_heaps = idle->next_idle;
     g_idle_count.fetch_sub(1, std::memory_order_relaxed);
   }
-  Page* reclaimed;
   {
     LockGuard g(idle->lock);
-    for (unsigned c = 0; c < k_num_classes; c++) {
-      for (Page* pg = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c]; pg; pg = pg->next) {
-        pg->heap.store(h, std::memory_order_release);
-      }
-    }
-    for (Page* pg = idle->full; pg; pg = pg->next) pg->heap.store(h, std::memory_order_release);
-    reclaimed = take_reclaimed_locked(idle);
+    claim_pages_locked(idle, h);  // an idle heap has no full pages
   }
   for (unsigned c = 0; c < k_num_classes; c++) {
     Page* first = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c];
@@ -405,12 +486,6 @@ bool heap_adopt(Heap* h) {
       pg = next;
     }
   }
-  for (Page* pg = idle->full; pg;) {
-    Page* next = pg->next;
-    full_push(h, pg);
-    pg = next;
-  }
-  requeue_reclaimed(h, reclaimed);
   heap_reset_lists(idle);
   {
     LockGuard g(g_lock);
@@ -423,6 +498,7 @@ bool heap_adopt(Heap* h) {
 }
 
 void on_thread_exit(void* arg) {
+  t_exited = true;
   heap_abandon(static_cast<Heap*>(arg));
 }
 
@@ -499,16 +575,50 @@ void slow_mode_free(Page* pg, Block* b) {
 // point. The blocks a page hands the fast path are charged when handed out,
 // and the list is cut after the last block that ends before the point, so
 // the block that holds it is allocated here, on a slow path, from
-// g_sample_heap. No thread owns that heap: the free of a sampled block takes
+// g_sample.heap. No thread owns that heap: the free of a sampled block takes
 // free_other, which tells the profiler. Charging a list before its blocks
 // are used only reorders the thread's byte stream; every byte is still a
 // point with the same probability, so the estimates stay unbiased.
 
 void* alloc_small_slow(Heap* h, unsigned c, size_t n);
 
-constinit Heap g_sample_heap{&g_empty_page, &g_empty_counters};
-platform::Mutex g_sample_lock;       // the sample heap's owner; taken before its lock and g_lock
-unsigned g_samples_since_collect;    // under g_sample_lock
+// A heap no thread owns, allocated from under its own lock. Every free of
+// its blocks takes the remote path; now and then an allocation gives back
+// the pages those frees emptied.
+struct SharedHeap {
+  Heap heap{&g_empty_page, &g_empty_counters};
+  platform::Mutex lock;  // its owner; taken before its heap's lock and g_lock
+  unsigned since_collect = 0;  // under lock
+};
+
+// Nothing under a shared heap's lock may call malloc: this thread's malloc
+// could come back here, and another thread's, holding a lock of libc's,
+// would wait for us. The back end calls out only to start the purge thread.
+void* shared_alloc(SharedHeap& sh, unsigned c) {
+  LockGuard g(sh.lock);
+  t_defer_purger = true;
+  if (sh.heap.state != k_heap_shared) {
+    LockGuard g2(g_lock);
+    sh.heap.counters = stats_slot_acquire();
+    sh.heap.state = k_heap_shared;
+    sh.heap.next_all = g_all_heaps;
+    g_all_heaps = &sh.heap;
+  }
+  if (++sh.since_collect == 256) {
+    sh.since_collect = 0;
+    heap_collect(&sh.heap);
+  }
+  void* p = alloc_small_slow(&sh.heap, c, k_classes.size[c]);
+  t_defer_purger = false;
+  return p;
+}
+
+SharedHeap g_sample;  // the profiler's sampled blocks
+// A thread whose heap was handed back at exit and that allocates again (in
+// a later thread-specific-data destructor) allocates here: a heap it took
+// now might be set up after the last round of destructors and never be
+// handed back.
+SharedHeap g_late;
 __thread int64_t t_sample_left __attribute__((tls_model("initial-exec"))) = -1;  // -1: not drawn
 
 // Blocks on pg->free. free and local_free hold capacity - page_used blocks
@@ -542,22 +652,7 @@ void cut_free_list(Page* pg, uint32_t keep) {
   pg->local_free = rest;
 }
 
-// Nothing under g_sample_lock may call malloc: this thread's malloc could
-// come back here, and another thread's, holding a lock of libc's, would
-// wait for us. The back end calls out only to start the purge thread.
-void* sample_alloc(unsigned c) {
-  LockGuard g(g_sample_lock);
-  t_defer_purger = true;
-  // Sampled blocks come back as remote frees: now and then give back the
-  // pages they emptied.
-  if (++g_samples_since_collect == 256) {
-    g_samples_since_collect = 0;
-    heap_collect(&g_sample_heap);
-  }
-  void* p = alloc_small_slow(&g_sample_heap, c, k_classes.size[c]);
-  t_defer_purger = false;
-  return p;
-}
+void* sample_alloc(unsigned c) { return shared_alloc(g_sample, c); }
 
 // Charges the next `span` bytes of the thread's stream: true when the next
 // sample point falls inside them; the gap after it is drawn afresh from
@@ -598,7 +693,7 @@ void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
     Page* pg = h->pages[c];
     while (pg != &g_empty_page) {
       if (refill(pg)) {
-        if (RINGPOOL_UNLIKELY(g_sampling) && h != &g_sample_heap) {
+        if (RINGPOOL_UNLIKELY(g_sampling) && h->state != k_heap_shared) {
           if (void* p = charge_free_list(pg, c, n)) return p;
         }
         Block* b = pg->free;
@@ -616,7 +711,7 @@ void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
     }
     purge_tick();
     // Before mapping more, take the pages of a thread that exited.
-    if (!adopted && g_idle_count.load(std::memory_order_relaxed) != 0 && h != &g_sample_heap && heap_adopt(h)) {
+    if (!adopted && g_idle_count.load(std::memory_order_relaxed) != 0 && h->state != k_heap_shared && heap_adopt(h)) {
       adopted = true;
       continue;
     }
@@ -629,7 +724,8 @@ void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
 // ---- fork -------------------------------------------------------------------
 
 void fork_prepare() {
-  g_sample_lock.lock();
+  g_late.lock.lock();
+  g_sample.lock.lock();
   g_lock.lock();
   for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.lock();
 }
@@ -637,14 +733,16 @@ void fork_prepare() {
 void fork_parent() {
   for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.unlock();
   g_lock.unlock();
-  g_sample_lock.unlock();
+  g_sample.lock.unlock();
+  g_late.lock.unlock();
 }
 
 // The other threads are gone, maybe in the middle of a fast path: their
 // heaps cannot be trusted, so the child never allocates from them again
 // (frees into their pages still work: those are atomic).
 void fork_child() {
-  g_sample_lock.reset();
+  g_sample.lock.reset();
+  g_late.lock.reset();
   g_lock.reset();
   purge_fork_child();
   stats_fork_child();
@@ -681,15 +779,6 @@ void init() {
 void set_profile_hooks(const ProfileHooks& hooks) {
   ensure_init();
   g_profile_hooks = hooks;
-  {
-    LockGuard g(g_lock);
-    if (g_sample_heap.state != k_heap_sample) {
-      g_sample_heap.counters = stats_slot_acquire();
-      g_sample_heap.state = k_heap_sample;
-      g_sample_heap.next_all = g_all_heaps;
-      g_all_heaps = &g_sample_heap;
-    }
-  }
   __atomic_store_n(&g_sampling, true, __ATOMIC_RELEASE);
   // The lists this thread's fast path holds were never charged: hand them
   // back, so that its next allocation of each class is charged (at rate 1
@@ -710,6 +799,15 @@ void* alloc_slow(size_t n, bool zero) {
   if (n <= k_small_max) {
     Heap* h = current_heap();
     if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
+      if (RINGPOOL_UNLIKELY(t_exited)) {
+        void* p = shared_alloc(g_late, class_of(n));
+        if (p == nullptr) {
+          errno = ENOMEM;
+          return nullptr;
+        }
+        if (zero) memset(p, 0, n);
+        return p;
+      }
       h = thread_init();
       if (h == nullptr) {
         errno = ENOMEM;
@@ -749,7 +847,7 @@ void free_other(Page* pg, void* p) {
     case k_kind_small: {
       if (!block_start(pg, p)) report_inside_block(p);
       Block* b = static_cast<Block*>(p);
-      if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample_heap)) g_profile_hooks.on_free(p);
+      if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample.heap)) g_profile_hooks.on_free(p);
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);

@@ -53,8 +53,8 @@ bool purge_all();
 
 // Fork child: no purge thread exists here any more.
 void purge_fork_child();
-// Set while this thread holds a lock that its own malloc may need (the
-// sample heap's, heap.cpp): starting the purge thread (pthread_create
+// Set while this thread holds a lock that its own malloc may need (a
+// shared heap's, heap.cpp): starting the purge thread (pthread_create
 // allocates) is then left to the next release of g_lock.
 extern __thread bool t_defer_purger __attribute__((tls_model("initial-exec")));
 

@@ -30,6 +30,7 @@ namespace ringpool::pool {
   X(threads_exited, "thread heaps handed back at thread exit")          \
   X(heaps_adopted, "idle heaps merged into a running thread")           \
   X(pages_reclaimed, "full pages handed back by a remote free")         \
+  X(idle_heap_bytes, "bytes in pages held by the heaps of exited threads") \
   X(socket_routed, "socket calls routed through io_uring")              \
   X(socket_passed, "socket calls passed straight to libc")              \
   X(socket_fallback, "socket calls that fell back after io_uring failed")
@@ -66,7 +67,7 @@ struct BackendStats {
 };
 
 constexpr char k_stats_magic[8] = {'R', 'I', 'N', 'G', 'P', 'O', 'O', 'L'};
-constexpr uint32_t k_stats_layout = 3;
+constexpr uint32_t k_stats_layout = 4;
 
 struct SharedStats {
   char magic[8];

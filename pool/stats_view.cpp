@@ -132,6 +132,8 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
         human(s.rows[k_row_huge].live_bytes, b, sizeof b));
   o.put("  threads:   %llu alive, %llu exited    foreign frees: %llu\n", (unsigned long long)s.threads_active,
         (unsigned long long)s.threads_exited, (unsigned long long)s.global.foreign_frees);
+  o.put("  idle heaps: %s in pages of exited threads' heaps, with blocks still live\n",
+        human(s.global.idle_heap_bytes, a, sizeof a));
   if (s.global.socket_routed || s.global.socket_passed || s.global.socket_fallback)
     o.put("  sockets:   %llu routed through io_uring, %llu passed through, %llu fell back\n",
           (unsigned long long)s.global.socket_routed, (unsigned long long)s.global.socket_passed,

@@ -18,6 +18,9 @@
 //             pushed with a CAS, taken by the owner in one exchange. Bit 0
 //             of the word is k_page_full: the owner moved the page out of
 //             its queues and asks the next remote freer to hand it back.
+//             Bit 1 is k_page_abandoned: the page belongs to an idle heap,
+//             and a freer takes the heap's lock and frees as its owner
+//             would, so that the page goes back once its last block does.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +100,8 @@ static_assert(sizeof(Page) == 128, "a page descriptor is two cache lines");
 static_assert(offsetof(Page, next) + sizeof(Page*) <= 64, "line 0 holds the fast path's fields");
 
 constexpr uintptr_t k_page_full = 1;
+constexpr uintptr_t k_page_abandoned = 2;
+constexpr uintptr_t k_page_flags = k_page_full | k_page_abandoned;
 constexpr uint32_t k_used_full = 0x80000000u;
 inline bool page_in_full(const Page* pg) { return (pg->used & k_used_full) != 0; }
 inline uint32_t page_used(const Page* pg) { return (pg->used & ~k_used_full) - pg->head; }
@@ -137,7 +142,7 @@ enum HeapState : uint8_t {
   k_heap_active = 0,  // owned by a live thread
   k_heap_idle = 1,    // its thread exited; it may still hold pages
   k_heap_orphan = 2,  // a fork child's copy of another thread's heap
-  k_heap_sample = 3,  // the heap profiler's sampled blocks (heap.cpp)
+  k_heap_shared = 3,  // no thread's: allocated from under a lock (heap.cpp)
 };
 
 // A segment from an interior pointer (only valid if the chunk map says so).

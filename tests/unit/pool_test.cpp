@@ -218,6 +218,74 @@ TEST_CASE("a thread that exits leaves its live pages to the next thread", "[pool
   for (void* p : kept) pool::free(p);
 }
 
+TEST_CASE("a page emptied by other threads' frees after its owner exited goes back", "[pool][thread]") {
+  // Regression: such pages stayed in the idle heap's queues, neither reused
+  // nor purged, so threads that exit while others free their blocks grew
+  // the heap without bound.
+  std::vector<void*> kept;
+  std::thread([&] {
+    for (int i = 0; i < 3000; i++) kept.push_back(pool::alloc(300));
+  }).join();
+  std::set<pool::Page*> pages;
+  for (void* p : kept) pages.insert(page_of(p));
+  REQUIRE(pages.size() >= 3);
+  CHECK(pool::stats_global().idle_heap_bytes >= pages.size() * pool::k_unit);
+  for (void* p : kept) pool::free(p);
+  for (pool::Page* pg : pages) CHECK(pg->kind == pool::k_kind_free);
+  CHECK(pool::stats_global().idle_heap_bytes == 0);
+}
+
+TEST_CASE("the next thread takes an idle heap's pages and frees into them locally", "[pool][thread]") {
+  std::vector<void*> kept;
+  std::thread([&] {
+    for (int i = 0; i < 500; i++) kept.push_back(pool::alloc(48));
+  }).join();
+  pool::Page* pg = page_of(kept[0]);
+  std::thread([&] {
+    void* p = pool::alloc(48);  // takes the idle heap
+    CHECK(pg->heap.load() == pool::t_heap);
+    CHECK(pg->xfree.load() == 0);  // no longer marked abandoned
+    for (void* q : kept) pool::free(q);  // local frees now
+    pool::free(p);
+  }).join();
+  CHECK(pool::stats_global().idle_heap_bytes == 0);
+}
+
+namespace {
+pthread_key_t g_late_key;
+std::vector<void*>* g_late_blocks;
+void late_destructor(void* v) {
+  // Allocates in every round of thread-specific-data destructors, the last
+  // included, and asks for another round each time.
+  g_late_blocks->push_back(pool::alloc(64));
+  pthread_setspecific(g_late_key, v);
+}
+}  // namespace
+
+TEST_CASE("a malloc in the last round of key destructors leaves no heap behind", "[pool][thread]") {
+  // Regression: such a malloc set up a heap whose destructor never ran: it
+  // stayed "active" for good, with its pages.
+  std::vector<void*> blocks;
+  g_late_blocks = &blocks;
+  pool::free(pool::alloc(64));  // the pool's key first: its destructor runs first in each round
+  REQUIRE(pthread_key_create(&g_late_key, late_destructor) == 0);
+  (void)pool::usage();
+  size_t active_before = pool::usage().heaps_active;
+  for (int i = 0; i < 4; i++) {
+    std::thread([] {
+      pool::free(pool::alloc(64));
+      pthread_setspecific(g_late_key, &g_late_key);
+    }).join();
+  }
+  CHECK(pool::usage().heaps_active == active_before);
+  CHECK(blocks.size() >= 4 * 2);
+  for (void* p : blocks) {
+    memset(p, 0x5a, 64);
+    pool::free(p);
+  }
+  pthread_key_delete(g_late_key);
+}
+
 TEST_CASE("many short-lived threads reuse a bounded number of heaps", "[pool][thread]") {
   for (int round = 0; round < 50; round++) {
     std::vector<std::thread> ts;
