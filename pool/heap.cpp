@@ -320,12 +320,15 @@ Page* abandon_pages_locked(Heap* h) {
 // Under idle->lock: idle's pages move to h (which may be idle itself, taken
 // by a new thread) and take remote frees the ordinary way again. While
 // k_page_abandoned was set nothing was pushed onto xfree: it is empty.
+// The mark goes first: a freer that reads the new owner takes h->lock, not
+// idle's, and must not find the mark then, or it would free as owner into
+// h's queues while h's thread runs them.
 void claim_pages_locked(Heap* idle, Heap* h) {
   size_t held = 0;
   for (unsigned c = 0; c < k_num_classes; c++) {
     for (Page* pg = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c]; pg; pg = pg->next) {
+      pg->xfree.store(0, std::memory_order_relaxed);
       pg->heap.store(h, std::memory_order_release);
-      pg->xfree.store(0, std::memory_order_release);
       held += page_bytes(pg);
     }
   }
