@@ -155,7 +155,8 @@ bool collect_remote(Page* pg) {
 }
 
 // Carve the next few blocks of a fresh page (about 4 KiB at a time, so
-// memory is touched as it is used).
+// memory is touched as it is used). Every free block carries its canary,
+// these too: a fork child tells free blocks from live ones by it alone.
 void extend(Page* pg) {
   uint32_t size = pg->block_size;
   uint32_t n = size >= 4096 ? 1 : 4096 / size;
@@ -166,11 +167,11 @@ void extend(Page* pg) {
   for (uint32_t i = 1; i < n; i++) {
     Block* next = reinterpret_cast<Block*>(reinterpret_cast<char*>(b) + size);
     b->next = list_enc(next);
-    if (g_harden) b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     b = next;
   }
   b->next = list_enc(pg->free);
-  if (g_harden) b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+  b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   pg->free = first;
   pg->capacity = (uint16_t)(pg->capacity + n);
 }
@@ -317,6 +318,48 @@ Page* abandon_pages_locked(Heap* h) {
   return empty;
 }
 
+// A fork child's copy of a heap whose thread did not survive the fork may
+// have been in the middle of any list operation: its free lists are rebuilt
+// from the canaries (every free block carries its own, a live one never
+// does), its used counts from those. Under h->lock; returns the pages that
+// turned out empty.
+Page* rebuild_orphan_pages_locked(Heap* h) {
+  Page* empty = nullptr;
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
+      Page* next = pg->next;
+      char* start = page_start(segment_of(pg), pg);
+      Block* list = nullptr;
+      uint32_t n_free = 0;
+      for (uint32_t i = pg->capacity; i-- > 0;) {
+        Block* b = reinterpret_cast<Block*>(start + (size_t)i * pg->block_size);
+        bool is_free = b->canary == (g_cookie ^ reinterpret_cast<uintptr_t>(b));
+        if (is_free) {
+          b->next = list_enc(list);
+          list = b;
+          n_free++;
+        }
+        if (g_harden) {
+          uint64_t bit = uint64_t{1} << (i % 64);
+          if (is_free) pg->hbits[i / 64] &= ~bit; else pg->hbits[i / 64] |= bit;
+        }
+      }
+      pg->free = list;
+      pg->local_free = nullptr;
+      pg->used = pg->capacity - n_free + pg->head;
+      if (page_used(pg) == 0) {
+        queue_remove(h, c, pg);
+        count_idle_bytes(page_bytes(pg), false);
+        pg->next = empty;
+        empty = pg;
+      }
+      pg = next;
+    }
+  }
+  h->orphan_pages = 0;
+  return empty;
+}
+
 // Under idle->lock: idle's pages move to h (which may be idle itself, taken
 // by a new thread) and take remote frees the ordinary way again. While
 // k_page_abandoned was set nothing was pushed onto xfree: it is empty.
@@ -344,8 +387,12 @@ Page* free_remote_locked(Page* pg, Block* b) {
     Heap* h = pg->heap.load(std::memory_order_acquire);
     LockGuard g(h->lock);
     if (pg->heap.load(std::memory_order_relaxed) != h) continue;  // claimed by another heap
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
-    if (x & k_page_abandoned) return free_abandoned_locked(h, pg, b);
+    if (x & k_page_abandoned) {
+      if (h->orphan_pages) return nullptr;  // the canary alone marks it free
+      return free_abandoned_locked(h, pg, b);
+    }
     for (;;) {
       bool was_full = (x & k_page_full) != 0;
       b->next = list_enc(reinterpret_cast<Block*>(x & ~k_page_full));
@@ -363,16 +410,23 @@ Page* free_remote_locked(Page* pg, Block* b) {
   }
 }
 
+// Stores the block's free canary itself: on an abandoned page only under
+// the heap's lock, since a fork child rebuilds an orphan's free lists from
+// the canaries under that lock, and a canary stored before the rebuild by a
+// free that is pushed after it would put the block on two lists.
 void free_remote(Page* pg, Block* b) {
   uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
-  do {
-    if (RINGPOOL_UNLIKELY(x & k_page_flags)) {
-      if (Page* empty = free_remote_locked(pg, b)) segment_page_free(empty);
-      return;
-    }
-    b->next = list_enc(reinterpret_cast<Block*>(x));
-  } while (!pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(b), std::memory_order_release,
-                                            std::memory_order_relaxed));
+  if (RINGPOOL_LIKELY(!(x & k_page_abandoned))) {
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+    do {
+      if (RINGPOOL_UNLIKELY(x & k_page_flags)) break;
+      b->next = list_enc(reinterpret_cast<Block*>(x));
+      if (pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(b), std::memory_order_release,
+                                          std::memory_order_relaxed))
+        return;
+    } while (true);
+  }
+  if (Page* empty = free_remote_locked(pg, b)) segment_page_free(empty);
 }
 
 // ---- heaps ------------------------------------------------------------------
@@ -408,8 +462,13 @@ Heap* heap_acquire() {
     if (h) h->state = k_heap_active;
   }
   if (h != nullptr) {
-    LockGuard g(h->lock);
-    claim_pages_locked(h, h);
+    Page* empty = nullptr;
+    {
+      LockGuard g(h->lock);
+      if (h->orphan_pages) empty = rebuild_orphan_pages_locked(h);
+      claim_pages_locked(h, h);
+    }
+    if (empty) segment_pages_free(empty);
   } else {
     void* mem = meta_alloc(sizeof(Heap));
     if (mem == nullptr) return nullptr;
@@ -476,10 +535,13 @@ bool heap_adopt(Heap* h) {
     g_idle_heaps = idle->next_idle;
     g_idle_count.fetch_sub(1, std::memory_order_relaxed);
   }
+  Page* empty = nullptr;
   {
     LockGuard g(idle->lock);
+    if (idle->orphan_pages) empty = rebuild_orphan_pages_locked(idle);
     claim_pages_locked(idle, h);  // an idle heap has no full pages
   }
+  if (empty) segment_pages_free(empty);
   for (unsigned c = 0; c < k_num_classes; c++) {
     Page* first = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c];
     if (first) unpin(first);  // queue_push_back pins what becomes a head
@@ -557,9 +619,9 @@ void slow_mode_free(Page* pg, Block* b) {
   } else if (b->canary == canary) {
     report_double_free(b);
   }
-  b->canary = canary;
   Heap* h = t_slow_heap;
   if (pg->heap.load(std::memory_order_relaxed) == h) {
+    b->canary = canary;
     b->next = list_enc(pg->local_free);
     pg->local_free = b;
     h->counters->frees[pg->cls]++;
@@ -740,9 +802,36 @@ void fork_parent() {
   g_late.lock.unlock();
 }
 
-// The other threads are gone, maybe in the middle of a fast path: their
-// heaps cannot be trusted, so the child never allocates from them again
-// (frees into their pages still work: those are atomic).
+// A page of an orphan (segment walk in the fork child): into its heap's
+// queue, marked abandoned so that frees only set canaries until the heap is
+// taken and rebuilt.
+void orphan_page(Segment* s, void*) {
+  for (unsigned u = 1; u < k_units;) {
+    Page* pg = &s->pages[u];
+    if (pg->kind == k_kind_free) {
+      u++;
+      continue;
+    }
+    // A page that a thread had taken from its segment but not yet set up
+    // names no heap (its owner is the last field set): it stays lost.
+    Heap* h = pg->heap.load(std::memory_order_relaxed);
+    if (pg->kind == k_kind_small && h != nullptr && h->state == k_heap_orphan) {
+      pg->xfree.store(k_page_abandoned, std::memory_order_relaxed);
+      pg->in_reclaimed = 0;
+      pg->used &= ~k_used_full;
+      pg->head = 0;
+      queue_push_back(h, pg->cls, pg);
+      h->orphan_pages = 1;
+      count_idle_bytes(page_bytes(pg), true);
+    }
+    u += pg->span;
+  }
+}
+
+// The other threads are gone, maybe in the middle of any list operation:
+// their heaps' lists are rebuilt from the pages themselves (the segments
+// say which pages each heap has) and the heaps become idle, so that the
+// child reuses their free space once one of its threads takes them.
 void fork_child() {
   g_sample.lock.reset();
   g_late.lock.reset();
@@ -751,7 +840,25 @@ void fork_child() {
   stats_fork_child();
   for (Heap* h = g_all_heaps; h; h = h->next_all) {
     h->lock.reset();
-    if (h != current_heap() && h->state == k_heap_active) h->state = k_heap_orphan;
+    if (h != current_heap() && h->state == k_heap_active) {
+      h->state = k_heap_orphan;
+      heap_reset_lists(h);
+      h->reclaimed = nullptr;
+      h->reclaim_pending.store(0, std::memory_order_relaxed);
+    }
+  }
+  for_each_segment(orphan_page, nullptr);
+  for (Heap* h = g_all_heaps; h; h = h->next_all) {
+    if (h->state != k_heap_orphan) continue;
+    h->state = k_heap_idle;
+    if (h->orphan_pages) {
+      h->next_idle = g_idle_heaps;
+      g_idle_heaps = h;
+      g_idle_count.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      h->next_idle = g_free_heaps;
+      g_free_heaps = h;
+    }
   }
 }
 
@@ -854,7 +961,6 @@ void free_other(Page* pg, void* p) {
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
-      b->canary = canary;
       count_remote_free(pg->cls);
       free_remote(pg, b);
       return;

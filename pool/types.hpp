@@ -121,7 +121,7 @@ static_assert(sizeof(Segment) <= k_unit, "segment header fits unit 0");
 struct Heap {
   constexpr Heap(Page* empty, HeapCounters* counters)
       : pages{}, counters(counters), last{}, full(nullptr), lock(), reclaimed(nullptr), reclaim_pending(0),
-        state(0), next_all(nullptr), next_idle(nullptr) {
+        state(0), orphan_pages(0), next_all(nullptr), next_idle(nullptr) {
     for (unsigned c = 0; c < k_num_classes; c++) pages[c] = empty;
   }
   // The fast path reads pages[c] only: the first page of class c's queue, or
@@ -134,6 +134,7 @@ struct Heap {
   Page* reclaimed;       // pages that left the full state by a remote free
   std::atomic<uint8_t> reclaim_pending;
   uint8_t state;         // HeapState, under g_lock
+  uint8_t orphan_pages;  // under lock: a fork child's pages, lists not yet rebuilt
   Heap* next_all;        // every heap ever made, under g_lock
   Heap* next_idle;       // idle or free list, under g_lock
 };
@@ -141,7 +142,7 @@ struct Heap {
 enum HeapState : uint8_t {
   k_heap_active = 0,  // owned by a live thread
   k_heap_idle = 1,    // its thread exited; it may still hold pages
-  k_heap_orphan = 2,  // a fork child's copy of another thread's heap
+  k_heap_orphan = 2,  // a fork child's copy of another thread's heap (while fork_child runs)
   k_heap_shared = 3,  // no thread's: allocated from under a lock (heap.cpp)
 };
 

@@ -286,6 +286,59 @@ TEST_CASE("a malloc in the last round of key destructors leaves no heap behind",
   pthread_key_delete(g_late_key);
 }
 
+TEST_CASE("a fork child reuses the free space of threads that did not survive the fork", "[pool][thread][fork]") {
+  // Regression: the heaps of the other threads were never allocated from
+  // again in the child, so whatever they had free stayed unused for good.
+  std::vector<void*> blocks;
+  std::atomic<int> phase{0};
+  std::thread other([&] {
+    for (int i = 0; i < 4000; i++) {
+      void* p = pool::alloc(200);
+      memset(p, i & 0xff, 200);
+      blocks.push_back(p);
+    }
+    phase = 1;
+    while (phase.load() != 2) usleep(1000);
+    for (void* p : blocks) pool::free(p);
+  });
+  while (phase.load() != 1) usleep(1000);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: free every other block of the vanished thread, then let a
+    // new thread allocate the same class: it must get the freed space back
+    // first, and the survivors must stay intact.
+    std::set<void*> freed;
+    for (size_t i = 0; i < blocks.size(); i++) {
+      if (i % 2 == 0 || i >= 3000) {
+        pool::free(blocks[i]);
+        freed.insert(blocks[i]);
+      }
+    }
+    int bad = 0;
+    std::thread([&] {
+      for (size_t i = 0; i < freed.size(); i++) {
+        void* p = pool::alloc(200);
+        if (i < 1000 && !freed.count(p)) bad |= 1;  // not the freed space
+        freed.erase(p);
+        memset(p, 0xee, 200);
+      }
+    }).join();
+    for (size_t i = 1; i < 3000; i += 2) {
+      const unsigned char* c = static_cast<const unsigned char*>(blocks[i]);
+      for (int k = 0; k < 200; k++)
+        if (c[k] != (i & 0xff)) bad |= 2;
+    }
+    _exit(bad);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  phase = 2;
+  other.join();
+}
+
 TEST_CASE("many short-lived threads reuse a bounded number of heaps", "[pool][thread]") {
   for (int round = 0; round < 50; round++) {
     std::vector<std::thread> ts;
