@@ -751,6 +751,53 @@ void* charge_free_list(Page* pg, unsigned c, size_t n) {
   return sampled;
 }
 
+// The head of class c's queue ran out. Of the next few pages the fullest
+// with a fair share of room becomes the head: blocks are packed into few
+// pages, so that the sparse ones drain and go back to their segment (taking
+// pages in turn left every page of a long-running heap about as sparse as
+// its live data made the average). Pages found empty go back now, unless
+// no other has room; the others looked at move to the back, so that every
+// page of the queue is looked at, and its remote frees counted, in turn.
+Page* choose_head(Heap* h, unsigned c) {
+  constexpr unsigned k_candidates = 8;
+  Page* cand[k_candidates];
+  unsigned n = 0;
+  for (Page* pg = h->pages[c]; pg != &g_empty_page && pg && n < k_candidates; pg = pg->next) cand[n++] = pg;
+  if (n <= 1) return h->pages[c];
+  // Score: roomy (an eighth of the page free or more) first, then used;
+  // an empty page only when no page in use has room.
+  Page* best = nullptr;
+  uint64_t best_score = 0;
+  for (unsigned i = 0; i < n; i++) {
+    Page* pg = cand[i];
+    collect_remote(pg);
+    uint32_t used = page_used(pg);
+    uint32_t room = pg->reserved - used;
+    if (room == 0) continue;
+    uint64_t score = used == 0 ? 1 : (uint64_t)(room * 8 >= pg->reserved) << 32 | (uint64_t)used << 1;
+    if (best == nullptr || score > best_score) {
+      best = pg;
+      best_score = score;
+    }
+  }
+  if (best == nullptr) return h->pages[c];  // all full: the caller marks them
+  for (unsigned i = 0; i < n; i++) {
+    Page* pg = cand[i];
+    if (pg == best) continue;
+    if (page_used(pg) == 0) {
+      release_page(h, pg);
+    } else {
+      queue_remove(h, c, pg);
+      queue_push_back(h, c, pg);
+    }
+  }
+  if (h->pages[c] != best) {
+    queue_remove(h, c, best);
+    queue_push_front(h, c, best);
+  }
+  return best;
+}
+
 void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
   if (h->reclaim_pending.load(std::memory_order_relaxed)) drain_reclaimed(h);
   bool adopted = false;
@@ -772,7 +819,7 @@ void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
 #endif
         return b;
       }
-      if (mark_full(h, pg)) pg = h->pages[c];
+      if (mark_full(h, pg)) pg = choose_head(h, c);
     }
     purge_tick();
     // Before mapping more, take the pages of a thread that exited.

@@ -115,6 +115,67 @@ TEST_CASE("a page whose blocks are all freed goes back to its segment", "[pool][
   CHECK(after.page_bytes + 3 * k_classes.span[c] * pool::k_unit <= before.page_bytes);
 }
 
+TEST_CASE("a heap allocates from its fullest page and lets the sparse ones drain", "[pool][page]") {
+  // Regression: pages were taken in turn, so every page of a long-lived heap
+  // stayed about as sparse as the average and none ever emptied.
+  std::thread([] {
+    unsigned c = pool::class_of(1536);
+    uint32_t per_page = k_classes.blocks[c];
+    std::vector<void*> v;
+    // Fill pages until the page being allocated from is full.
+    for (;;) {
+      void* p = pool::alloc(1536);
+      v.push_back(p);
+      if (v.size() > per_page * 8 && pool::page_used(pool::page_of(p)) == per_page) break;
+    }
+    pool::Page* head = pool::page_of(v.back());
+    // Whole pages of ours, in the order they filled: five kept sparse (one
+    // block each), then one kept dense (half its blocks), freed in that
+    // order; everything else but the head's blocks goes.
+    std::vector<pool::Page*> order;
+    std::vector<std::vector<void*>> blocks_of;
+    for (void* p : v) {
+      pool::Page* pg = pool::page_of(p);
+      if (pg == head) continue;
+      if (order.empty() || order.back() != pg) {
+        order.push_back(pg);
+        blocks_of.emplace_back();
+      }
+      blocks_of.back().push_back(p);
+    }
+    std::vector<void*> keep;
+    pool::Page* dense = nullptr;
+    unsigned sparse = 0;
+    for (size_t i = 0; i < order.size(); i++) {
+      std::vector<void*>& b = blocks_of[i];
+      if (b.size() != per_page || dense) {
+        for (void* p : b) pool::free(p);
+      } else if (sparse < 5) {
+        for (size_t k = 1; k < b.size(); k++) pool::free(b[k]);
+        keep.push_back(b[0]);
+        sparse++;
+      } else {
+        for (size_t k = per_page / 2; k < b.size(); k++) pool::free(b[k]);
+        keep.insert(keep.end(), b.begin(), b.begin() + per_page / 2);
+        dense = order[i];
+      }
+    }
+    REQUIRE(dense != nullptr);
+    std::vector<void*> fresh;
+    unsigned in_dense = 0;
+    for (uint32_t i = 0; i < per_page - per_page / 2; i++) {
+      void* p = pool::alloc(1536);
+      fresh.push_back(p);
+      in_dense += pool::page_of(p) == dense;
+    }
+    CHECK(in_dense == per_page - per_page / 2);
+    for (void* p : fresh) pool::free(p);
+    for (void* p : keep) pool::free(p);
+    for (void* p : v)
+      if (pool::page_of(p) == head) pool::free(p);
+  }).join();
+}
+
 TEST_CASE("a block freed by another thread returns to its owner's page", "[pool][remote]") {
   void* p = pool::alloc(64);
   pool::Page* pg = page_of(p);
