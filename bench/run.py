@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Run the ringpool benchmark suite against glibc, jemalloc, mimalloc and
-tcmalloc, and print one comparison table.
+"""Run the ringpool benchmark suite against glibc, jemalloc, mimalloc 2.0,
+tcmalloc and the prebuilt mimalloc v3, snmalloc and rpmalloc, and print one
+comparison table.
 
 Glossary:
   allocator   a row kind: glibc (nothing preloaded) or a library put in
               LD_PRELOAD, with extra environment variables if asked.
-  peer        one of glibc, jemalloc, mimalloc, tcmalloc; ratios are taken
+  peer        glibc or one of the six other allocators; ratios are taken
               against the best peer, so a peer's ratio is >= 1 and ringpool's
               says how far it is from the best existing allocator.
   workload    one program run: a binary from bench/workloads, a script run
@@ -41,11 +42,18 @@ ROOT = os.path.dirname(HERE)
 SCRIPTS = os.path.join(HERE, "scripts")
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
+# The field's leaders, prebuilt beside the project (shared/peers/README.md);
+# RINGPOOL_PEERS names another directory that holds them.
+PEER_DIR = os.environ.get("RINGPOOL_PEERS", os.path.join(os.path.dirname(ROOT), "shared", "peers"))
+
 PEERS = [
     ("glibc", None),
     ("jemalloc", LIBDIR + "/libjemalloc.so.2"),
     ("mimalloc", LIBDIR + "/libmimalloc.so.2"),
     ("tcmalloc", LIBDIR + "/libtcmalloc_minimal.so.4"),
+    ("mimalloc3", os.path.join(PEER_DIR, "libmimalloc-v3.4.3.so")),
+    ("snmalloc", os.path.join(PEER_DIR, "libsnmalloc-0.7.5.so")),
+    ("rpmalloc", os.path.join(PEER_DIR, "librpmalloc-2.0.1.so")),
 ]
 # Preloading libc itself puts glibc's malloc first in symbol lookup; the
 # glibc row needs it for programs linked against another allocator
@@ -53,7 +61,8 @@ PEERS = [
 LIBC_CANDIDATES = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
 
 COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "mimalloc": "#2ca02c",
-          "tcmalloc": "#ff7f0e", "ringpool": "#d62728"}
+          "tcmalloc": "#ff7f0e", "mimalloc3": "#98df8a", "snmalloc": "#9467bd",
+          "rpmalloc": "#8c564b", "ringpool": "#d62728"}
 EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79"]
 
 
@@ -189,6 +198,8 @@ def build_workloads(bin_dir, quick, tmp):
                       "1 GiB of 16..496 B blocks freed (random order), idle 2 s; final RSS"))
     w.append(Workload("thread_churn", b("thread_churn", 3000 if q else 20000),
                       "short-lived threads, 300 allocations each, leftovers freed by main"))
+    w.append(Workload("thread_rounds", b("thread_rounds", 60 if q else 200, 2, 100000, 20000),
+                      "rounds of 2 threads; a shared table's blocks freed after their threads exit"))
     w.append(Workload("fork_churn", b("fork_churn", 500 if q else 2000, 64),
                       "64 MiB of small blocks live, 2000 children forked one by one"))
     w.append(Workload("cxx_threads", b("cxx_threads", 4, 3 if q else 8, 20000),
@@ -624,7 +635,7 @@ def render_table(rows, geo, allocs, probes):
     lines.append("-" * len(lines[0]))
     for c in table:
         lines.append("" if c is None else line(c))
-    lines.append("x: ratio to the best peer (glibc, jemalloc, mimalloc, tcmalloc) for that "
+    lines.append("x: ratio to the best peer (glibc, jemalloc, mimalloc, tcmalloc, mimalloc3, snmalloc, rpmalloc) for that "
                  "workload; lower is better. Medians of the runs.")
 
     if probes:
@@ -797,7 +808,7 @@ def write_svg(path, rows, workloads, allocs, meta):
 
 def main():
     ap = argparse.ArgumentParser(
-        description="Benchmark ringpool against glibc, jemalloc, mimalloc and tcmalloc.")
+        description="Benchmark ringpool against glibc and six other allocators.")
     ap.add_argument("--lib", default=os.path.join(ROOT, "build", "libringpool.so.1"),
                     help="ringpool library (default: build/libringpool.so.1)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bench"),
