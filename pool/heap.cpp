@@ -154,14 +154,17 @@ bool collect_remote(Page* pg) {
   return take_remote_list(pg, reinterpret_cast<Block*>(x));
 }
 
-// Carve the next few blocks of a fresh page (about 4 KiB at a time, so
-// memory is touched as it is used). Every free block carries its canary,
+// Carve the next blocks of a page: those whose links lie in the OS page
+// where carving stands (at least one), so that memory is touched only as
+// it is used, never an OS page ahead. Every free block carries its canary,
 // these too: a fork child tells free blocks from live ones by it alone.
 void extend(Page* pg) {
   uint32_t size = pg->block_size;
-  uint32_t n = size >= 4096 ? 1 : 4096 / size;
-  if (n > (uint32_t)(pg->reserved - pg->capacity)) n = pg->reserved - pg->capacity;
   char* start = page_start(segment_of(pg), pg) + (size_t)pg->capacity * size;
+  uintptr_t a = reinterpret_cast<uintptr_t>(start);
+  uintptr_t os_page_end = (a | (platform::k_os_page - 1)) + 1;
+  uint32_t n = (uint32_t)((os_page_end - a - sizeof(Block)) / size) + 1;
+  if (n > (uint32_t)(pg->reserved - pg->capacity)) n = pg->reserved - pg->capacity;
   Block* first = reinterpret_cast<Block*>(start);
   Block* b = first;
   for (uint32_t i = 1; i < n; i++) {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -100,6 +101,32 @@ TEST_CASE("a freed block comes back once its page's free list runs dry", "[pool]
   }
   CHECK(reused);
   for (void* q : v) pool::free(q);
+}
+
+TEST_CASE("carving a page touches no OS page beyond the one it stands in", "[pool][page]") {
+  // Regression: carving took 4 KiB of blocks from wherever it stood, so the
+  // links of the last ones were written into the next OS page.
+  for (size_t size : {48, 80, 208, 1152, 2304}) {
+    std::vector<void*> v;
+    std::map<pool::Page*, uint32_t> capacity;
+    unsigned carves = 0;
+    for (int i = 0; i < 600; i++) {
+      void* p = pool::alloc(size);
+      v.push_back(p);
+      pool::Page* pg = pool::page_of(p);
+      uint32_t before = capacity.count(pg) ? capacity[pg] : 0;
+      capacity[pg] = pg->capacity;
+      char* start = pool::page_start(pool::segment_of(pg), pg);
+      if (pg->capacity == before || p != start + (size_t)before * pg->block_size) continue;
+      // This allocation carved, from p on: every new link is in p's OS page.
+      carves++;
+      uintptr_t last_link_end =
+          reinterpret_cast<uintptr_t>(start) + (uintptr_t)(pg->capacity - 1) * pg->block_size + sizeof(pool::Block);
+      CHECK((last_link_end - 1) >> 12 == reinterpret_cast<uintptr_t>(p) >> 12);
+    }
+    CHECK(carves > 0);
+    for (void* p : v) pool::free(p);
+  }
 }
 
 TEST_CASE("a page whose blocks are all freed goes back to its segment", "[pool][page]") {
