@@ -129,6 +129,33 @@ TEST_CASE("carving a page touches no OS page beyond the one it stands in", "[poo
   }
 }
 
+TEST_CASE("a new page is taken from memory still resident before clean memory", "[pool][page]") {
+  // Regression: the first free units were taken, clean or not, while the
+  // resident ones waited to be purged. Class 3328 is used by no other test.
+  std::thread([] {
+    const size_t size = 3328;
+    std::vector<void*> a, b, c;
+    while (a.empty() || pool::page_of(a.back()) == pool::page_of(a.front())) a.push_back(pool::alloc(size));
+    b.push_back(a.back());
+    a.pop_back();
+    while (pool::page_of(b.back()) == pool::page_of(b.front())) b.push_back(pool::alloc(size));
+    c.push_back(b.back());
+    b.pop_back();
+    pool::Page* pa = pool::page_of(a.front());
+    pool::Page* pb = pool::page_of(b.front());
+    pool::Page* pc = pool::page_of(c.front());
+    for (void* p : a) pool::free(p);  // pa goes back ...
+    pool::trim();                     // ... and is purged: clean
+    for (void* p : b) pool::free(p);  // pb goes back, resident
+    void* p;
+    while (pool::page_of(p = pool::alloc(size)) == pc) c.push_back(p);
+    CHECK(pool::page_of(p) == pb);
+    CHECK(pool::page_of(p) != pa);
+    pool::free(p);
+    for (void* q : c) pool::free(q);
+  }).join();
+}
+
 TEST_CASE("a page whose blocks are all freed goes back to its segment", "[pool][page]") {
   // Fill several pages of one class, then free everything: only the page
   // the heap allocates from stays; the others are released.
