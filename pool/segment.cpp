@@ -637,6 +637,15 @@ size_t huge_usable(const void* p) {
   return e->mapped - guard - (size_t)(static_cast<const char*>(e->user) - static_cast<const char*>(e->base));
 }
 
+bool huge_freed(const void* p) {
+  LockGuard g(g_lock);
+  for (unsigned i = 0; i < g_huge_cached; i++) {
+    const char* base = static_cast<const char*>(g_huge_cache[i].base);
+    if (p >= base && p < base + g_huge_cache[i].mapped) return true;
+  }
+  return false;
+}
+
 void* huge_realloc(void* p, size_t new_size) {
   size_t mapped = round_os(new_size);
   if (mapped < new_size) return nullptr;

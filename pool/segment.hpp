@@ -42,6 +42,9 @@ void* huge_alloc(size_t size, size_t align, bool zero);
 bool huge_free(void* p);
 // Usable size of a huge block, or 0 when p is not one of ours.
 size_t huge_usable(const void* p);
+// True when p lies in a freed huge block whose mapping is kept for reuse
+// (so p was ours and is free: a double free, or a use after free).
+bool huge_freed(const void* p);
 // Resize: returns the (maybe moved) block, or nullptr when it cannot (the
 // block is unchanged then).
 void* huge_realloc(void* p, size_t new_size);

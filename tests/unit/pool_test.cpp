@@ -614,6 +614,27 @@ TEST_CASE("freeing a large block twice aborts with a message", "[pool][bad]") {
   CHECK(err.find("double free") != std::string::npos);
 }
 
+TEST_CASE("freeing or reallocating a freed huge block aborts with a message", "[pool][bad]") {
+  // Regression: the second free took the freed block for a foreign pointer
+  // and handed it to libc's free, which crashed without a word.
+  std::string err;
+  int sig = child_signal([] {
+    void* p = pool::alloc(5 << 20);
+    pool::free(p);
+    pool::free(p);
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("double free") != std::string::npos);
+  CHECK(err.find("huge") != std::string::npos);
+  sig = child_signal([] {
+    void* p = pool::alloc(5 << 20);
+    pool::free(p);
+    if (pool::realloc(p, 100) != nullptr) _exit(0);
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("freed huge block") != std::string::npos);
+}
+
 TEST_CASE("freeing a small block twice aborts with glibc's message", "[pool][bad]") {
   std::string err;
   int sig = child_signal([] {
