@@ -132,14 +132,18 @@ void full_remove(Heap* h, Page* pg) {
 
 // ---- page free lists (owner only) -----------------------------------------
 
-// Put a list taken from pg->xfree on pg->free; false if it was empty.
+// Put a list taken from pg->xfree on pg->free; false if it was empty. The
+// list cannot be longer than the blocks handed out: a longer one is a cycle
+// (one block freed twice at the same time, by two threads) or a list the
+// program overwrote, and is reported rather than walked forever.
 bool take_remote_list(Page* pg, Block* list) {
   if (list == nullptr) return false;
   uint32_t n = 1;
+  uint32_t bound = page_used(pg);
   Block* tail = list;
   while (Block* next = list_enc(tail->next)) {
     tail = next;
-    n++;
+    if (++n > bound) report_bad_pointer("free(): corrupted list of blocks freed by other threads (a double free?)", tail);
   }
   tail->next = list_enc(pg->free);
   pg->free = list;
