@@ -385,6 +385,40 @@ void claim_pages_locked(Heap* idle, Heap* h) {
   count_idle_bytes(held, false);
 }
 
+// Take idle's pages for h: a fork orphan's lists are rebuilt first, and
+// the pages that turn out empty go back once the lock is dropped.
+void claim_pages(Heap* idle, Heap* h) {
+  Page* empty = nullptr;
+  {
+    LockGuard g(idle->lock);
+    if (idle->orphan_pages) empty = rebuild_orphan_pages_locked(idle);
+    claim_pages_locked(idle, h);
+  }
+  if (empty) segment_pages_free(empty);
+}
+
+bool heap_has_pages(const Heap* h) {
+  if (h->full) return true;
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    if (h->pages[c] != &g_empty_page) return true;
+  }
+  return false;
+}
+
+// Under g_lock: a heap no thread owns waits on the idle list while it holds
+// pages, else on the free list.
+void park_heap_locked(Heap* h) {
+  h->state = k_heap_idle;
+  if (heap_has_pages(h)) {
+    h->next_idle = g_idle_heaps;
+    g_idle_heaps = h;
+    g_idle_count.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    h->next_idle = g_free_heaps;
+    g_free_heaps = h;
+  }
+}
+
 // ---- remote frees -----------------------------------------------------------
 
 // xfree carries a flag: the page is full (its owner wants it back) or
@@ -438,14 +472,6 @@ void free_remote(Page* pg, Block* b) {
 
 // ---- heaps ------------------------------------------------------------------
 
-bool heap_has_pages(const Heap* h) {
-  if (h->full) return true;
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    if (h->pages[c] != &g_empty_page) return true;
-  }
-  return false;
-}
-
 void heap_reset_lists(Heap* h) {
   for (unsigned c = 0; c < k_num_classes; c++) {
     h->pages[c] = &g_empty_page;
@@ -469,13 +495,7 @@ Heap* heap_acquire() {
     if (h) h->state = k_heap_active;
   }
   if (h != nullptr) {
-    Page* empty = nullptr;
-    {
-      LockGuard g(h->lock);
-      if (h->orphan_pages) empty = rebuild_orphan_pages_locked(h);
-      claim_pages_locked(h, h);
-    }
-    if (empty) segment_pages_free(empty);
+    claim_pages(h, h);
   } else {
     void* mem = meta_alloc(sizeof(Heap));
     if (mem == nullptr) return nullptr;
@@ -520,15 +540,7 @@ void heap_abandon(Heap* h) {
   }
   if (empty) segment_pages_free(empty);
   LockGuard g(g_lock);
-  h->state = k_heap_idle;
-  if (heap_has_pages(h)) {
-    h->next_idle = g_idle_heaps;
-    g_idle_heaps = h;
-    g_idle_count.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    h->next_idle = g_free_heaps;
-    g_free_heaps = h;
-  }
+  park_heap_locked(h);
   stat_inc(stats_global().threads_exited);
 }
 
@@ -542,13 +554,7 @@ bool heap_adopt(Heap* h) {
     g_idle_heaps = idle->next_idle;
     g_idle_count.fetch_sub(1, std::memory_order_relaxed);
   }
-  Page* empty = nullptr;
-  {
-    LockGuard g(idle->lock);
-    if (idle->orphan_pages) empty = rebuild_orphan_pages_locked(idle);
-    claim_pages_locked(idle, h);  // an idle heap has no full pages
-  }
-  if (empty) segment_pages_free(empty);
+  claim_pages(idle, h);  // an idle heap has no full pages
   for (unsigned c = 0; c < k_num_classes; c++) {
     Page* first = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c];
     if (first) unpin(first);  // queue_push_back pins what becomes a head
@@ -561,9 +567,7 @@ bool heap_adopt(Heap* h) {
   heap_reset_lists(idle);
   {
     LockGuard g(g_lock);
-    idle->state = k_heap_idle;
-    idle->next_idle = g_free_heaps;
-    g_free_heaps = idle;
+    park_heap_locked(idle);  // no pages left: the free list
   }
   stat_inc(stats_global().heaps_adopted);
   return true;
@@ -903,16 +907,7 @@ void fork_child() {
   }
   for_each_segment(orphan_page, nullptr);
   for (Heap* h = g_all_heaps; h; h = h->next_all) {
-    if (h->state != k_heap_orphan) continue;
-    h->state = k_heap_idle;
-    if (h->orphan_pages) {
-      h->next_idle = g_idle_heaps;
-      g_idle_heaps = h;
-      g_idle_count.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      h->next_idle = g_free_heaps;
-      g_free_heaps = h;
-    }
+    if (h->state == k_heap_orphan) park_heap_locked(h);
   }
 }
 

@@ -96,7 +96,7 @@ void free_not_segment(void* p) {
     if (RINGPOOL_UNLIKELY(g_sampling) && huge_usable(p)) g_profile_hooks.on_free(p);
     if (huge_free(p)) return;
   }
-  if ((a >> k_address_bits) == 0 && huge_freed(p)) report_bad_pointer("free(): double free detected (a huge block)", p);
+  if (huge_freed(p)) report_bad_pointer("free(): double free detected (a huge block)", p);
   stat_inc(stats_global().foreign_frees);
   if (g_foreign.free) g_foreign.free(p);
 }
