@@ -181,26 +181,99 @@ size_t resident_bytes() {
 
 int process_id() { return (int)syscall(SYS_getpid); }
 
-int shared_memory_create(const char* name, size_t size) {
+int open_private_dir(const char* path, const char** why) {
   KeepErrno keep;
-  int fd = (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
-  if (fd < 0) return -1;
-  if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0) {
-    close(fd);
+  if (syscall(SYS_mkdirat, AT_FDCWD, path, 0700) != 0 && errno != EEXIST) {
+    *why = errno == ENOENT ? "its parent directory does not exist" : "it cannot be created";
     return -1;
   }
-  int high = fcntl(fd, F_DUPFD_CLOEXEC, 200);
-  if (high >= 0) {
-    close(fd);
-    fd = high;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    *why = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory" : "it cannot be opened";
+    return -1;
   }
-  return fd;
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) != 0 || st.st_uid != (uid_t)syscall(SYS_geteuid)) {
+    *why = "it belongs to another user";
+  } else if ((st.st_mode & 077) != 0) {
+    *why = "group or others have access to it (it must be mode 0700)";
+  } else {
+    return fd;
+  }
+  syscall(SYS_close, fd);
+  return -1;
 }
 
-void* map_shared(int fd, size_t size, void* at) {
+void* map_new_file(int dir, const char* name, size_t size, const void* copy, size_t copy_bytes, void* at) {
   KeepErrno keep;
-  void* p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = (int)syscall(SYS_openat, dir, name, flags, 0600);
+  if (fd < 0 && errno == EEXIST) {  // left by a process that had our pid
+    syscall(SYS_unlinkat, dir, name, 0);
+    fd = (int)syscall(SYS_openat, dir, name, flags, 0600);
+  }
+  if (fd < 0) return nullptr;
+  void* p = nullptr;
+  // fchmod: a umask may have taken bits away; the tools need exactly 0600.
+  if (syscall(SYS_fchmod, fd, 0600) == 0 && syscall(SYS_ftruncate, fd, (off_t)size) == 0) {
+    const char* c = static_cast<const char*>(copy);
+    size_t done = 0;
+    while (done < copy_bytes) {
+      long w = syscall(SYS_pwrite64, fd, c + done, copy_bytes - done, (off_t)done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;
+      done += (size_t)w;
+    }
+    if (done == copy_bytes) {
+      p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
+      if (p == MAP_FAILED) p = nullptr;
+    }
+  }
+  syscall(SYS_close, fd);
+  if (p == nullptr) syscall(SYS_unlinkat, dir, name, 0);
+  return p;
+}
+
+void unlink_at(int dir, const char* name) {
+  KeepErrno keep;
+  syscall(SYS_unlinkat, dir, name, 0);
+}
+
+void for_each_name(int dir, uint64_t start, size_t bytes, void (*fn)(int dir, const char* name, void* arg),
+                   void* arg) {
+  KeepErrno keep;
+  alignas(8) char buf[4096];
+  if (bytes > sizeof buf) bytes = sizeof buf;
+  if (start != 0 && syscall(SYS_lseek, dir, (off_t)start, SEEK_SET) < 0) return;
+  long n = syscall(SYS_getdents64, dir, buf, bytes);
+  // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+  for (long at = 0; at + 19 < n;) {
+    unsigned short reclen;
+    memcpy(&reclen, buf + at + 16, sizeof reclen);
+    if (reclen == 0 || at + reclen > n) break;
+    fn(dir, buf + at + 19, arg);
+    at += reclen;
+  }
+}
+
+void unlink_file(const char* path) { unlink_at(AT_FDCWD, path); }
+
+uint64_t dir_size(int dir) {
+  KeepErrno keep;
+  struct stat st;
+  return syscall(SYS_fstat, dir, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+bool process_exists(int pid) {
+  KeepErrno keep;
+  return syscall(SYS_kill, pid, 0) == 0 || errno != ESRCH;
+}
+
+unsigned effective_uid() { return (unsigned)syscall(SYS_geteuid); }
+
+void close_fd(int fd) {
+  KeepErrno keep;
+  syscall(SYS_close, fd);
 }
 
 void* map_private_copy(void* p, size_t size) {
@@ -212,19 +285,6 @@ void* map_private_copy(void* p, size_t size) {
   if (q != MAP_FAILED) memcpy(q, tmp, size);
   munmap(tmp, size);
   return q == MAP_FAILED ? nullptr : q;
-}
-
-int move_fd(int from, int to) {
-  KeepErrno keep;
-  if (from == to) return to;
-  if (dup3(from, to, O_CLOEXEC) < 0) return from;
-  close(from);
-  return to;
-}
-
-void close_fd(int fd) {
-  KeepErrno keep;
-  close(fd);
 }
 
 static long futex(int* addr, int op, int val) {

@@ -72,17 +72,32 @@ const char* env(const char* name);
 // The calling process's id (getpid without libc's caching concerns).
 int process_id();
 
-// A memfd of `size` bytes, mode 0600, close-on-exec, moved to a high
-// descriptor number (programs expect their own numbering from 3 up).
-// Returns the descriptor or -1.
-int shared_memory_create(const char* name, size_t size);
-// Map fd shared read-write, at `at` exactly if not null. nullptr on failure.
-void* map_shared(int fd, size_t size, void* at);
+// ---- files of the channels (see pool/channel.hpp) ----
+// The directory `path`, created with mode 0700 if missing, opened without
+// following a symbolic link, and accepted only if it belongs to the
+// effective uid and grants nothing to group or others. Returns a
+// descriptor, or -1 with *why set to a reason (a string constant).
+int open_private_dir(const char* path, const char** why);
+// Creates `name` in dir (mode 0600, O_EXCL, never through a link; a file
+// already there is a stale one and is replaced), `size` bytes long, with
+// `copy_bytes` of `copy` written at its start; maps it shared read-write
+// (at `at` exactly, if not null) and closes it. nullptr on failure.
+void* map_new_file(int dir, const char* name, size_t size, const void* copy, size_t copy_bytes, void* at);
+void unlink_at(int dir, const char* name);
+void unlink_file(const char* path);
+// Calls fn with each name that one read of the directory returns (a
+// bounded pass: at most `bytes` of entries), starting at position `start`
+// (on tmpfs, the index of an entry; elsewhere a cookie, 0 the beginning).
+void for_each_name(int dir, uint64_t start, size_t bytes, void (*fn)(int dir, const char* name, void* arg),
+                   void* arg);
+// st_size of an open directory (on tmpfs, 20 bytes per entry), or 0.
+uint64_t dir_size(int dir);
+// false only when no process `pid` exists (kill(pid, 0) says ESRCH).
+bool process_exists(int pid);
+unsigned effective_uid();
+void close_fd(int fd);
 // Replace the mapping at p with a private copy of its contents; p or nullptr.
 void* map_private_copy(void* p, size_t size);
-// Make `to` refer to what `from` refers to, close `from`; returns `to`.
-int move_fd(int from, int to);
-void close_fd(int fd);
 
 // Resident set size of this process in bytes (from /proc/self/statm), or 0.
 size_t resident_bytes();

@@ -3,11 +3,9 @@
 // side) and tools/profile.cpp (the CLI side), so it holds plain data only.
 //
 // Glossary
-//   channel   a memfd named "ringpool-profile" (mode 0600, one page), created
-//             only when profiling is on and mapped shared by the process. The
-//             CLI finds it through /proc/PID/fd (which only the process's user
-//             or root may open), or, if the program closed its descriptors,
-//             writes it through /proc/PID/mem at the mapping's address.
+//   channel   the file PID.profile in the channel directory (channel.hpp:
+//             mode 0600, one page), published only when profiling is on and
+//             mapped shared by the process; the CLI maps it too.
 //   request   the CLI writes `dir` (an absolute path of a directory it made,
 //             mode 0700, owned by the process's effective uid), then adds one
 //             to `request`. The process notices on a malloc slow path (any
@@ -30,9 +28,6 @@ namespace ringpool::profile {
 constexpr char k_channel_magic[8] = {'R', 'P', 'P', 'R', 'O', 'F', 'I', 'L'};
 constexpr uint32_t k_channel_layout = 1;
 constexpr size_t k_channel_bytes = 4096;
-constexpr const char* k_channel_memfd = "ringpool-profile";
-// What /proc/PID/fd/N and /proc/PID/maps show for it.
-constexpr const char* k_channel_link = "/memfd:ringpool-profile (deleted)";
 constexpr const char* k_dump_file = "profile.heap";
 constexpr size_t k_dir_max = 512;
 

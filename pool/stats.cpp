@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "channel.hpp"
 #include "platform.hpp"
 #include "pool.hpp"
 #include "types.hpp"
@@ -17,7 +18,7 @@ constexpr uint32_t k_boot_slots = 8;
 alignas(64) char g_boot[sizeof(SharedStats) + (k_boot_slots - 1) * sizeof(HeapCounters)];
 SharedStats* g_region = reinterpret_cast<SharedStats*>(g_boot);
 size_t g_region_bytes = sizeof g_boot;
-int g_fd = -1;
+bool g_published;  // g_region is the file in the channel directory
 
 constexpr uint32_t k_shared_slots = 4096;  // more heaps share the last slot
 
@@ -31,29 +32,14 @@ void fill_header(SharedStats* s, uint32_t slots) {
   for (unsigned c = 0; c < k_num_classes; c++) s->class_size[c] = k_classes.size[c];
 }
 
-// A fresh shared region holding a copy of `from`; nullptr on failure.
-SharedStats* make_shared(const SharedStats* from, size_t copy_bytes, void* at, int* fd_out) {
-  size_t bytes = shared_stats_bytes(k_shared_slots);
-  int fd = platform::shared_memory_create("ringpool-stats", bytes);
-  if (fd < 0) return nullptr;
-  void* p = platform::map_shared(fd, bytes, nullptr);
-  if (p == nullptr) {
-    platform::close_fd(fd);
-    return nullptr;
-  }
-  memcpy(p, from, copy_bytes);
-  if (at != nullptr) {  // same file, mapped over the old region
-    void* q = platform::map_shared(fd, bytes, at);
-    platform::unmap(p, bytes);
-    if (q == nullptr) {
-      platform::close_fd(fd);
-      return nullptr;
-    }
-    p = q;
-  }
+// The region published in the channel directory, its first `copy_bytes`
+// from `from`, mapped at `at` if not null; nullptr on failure.
+SharedStats* publish(const SharedStats* from, size_t copy_bytes, void* at) {
+  void* p = channel::publish(channel::k_stats, shared_stats_bytes(k_shared_slots), from, copy_bytes, at);
+  if (p == nullptr) return nullptr;
   SharedStats* s = static_cast<SharedStats*>(p);
   fill_header(s, k_shared_slots);
-  *fd_out = fd;
+  s->start_ms = platform::now_ms();
   return s;
 }
 
@@ -87,37 +73,32 @@ HeapCounters* stats_slot_acquire() {
 }
 
 void stats_init() {
+  // Heaps made before this point keep their boot slots (none normally);
+  // the file's pages past those copied stay untouched until used.
   SharedStats* boot = stats_region();
-  SharedStats* s = make_shared(boot, sizeof g_boot, nullptr, &g_fd);
-  if (s == nullptr) return;  // no memfd (old kernel, seccomp): stay private
-  s->start_ms = platform::now_ms();
-  // Heaps made before this point keep their boot slots; none normally.
+  uint32_t used = boot->slots_used < k_boot_slots ? boot->slots_used : k_boot_slots;
+  SharedStats* s = publish(boot, shared_stats_bytes(used ? used : 1), nullptr);
+  if (s == nullptr) return;  // no channel directory: stay private
   g_region = s;
   g_region_bytes = shared_stats_bytes(k_shared_slots);
+  g_published = true;
 }
 
 void stats_fork_child() {
-  if (g_fd < 0) return;
-  // The parent's region is shared with us: copy it into a new one mapped at
-  // the same address, so the slot pointers stay valid. Only the slots handed
-  // out so far: copying all 4.7 MB made every fork cost 4 ms.
-  int old_fd = g_fd;
+  channel::forked();
+  if (!g_published) return;
+  // The parent's region is shared with us: a new file, mapped over it at
+  // the same address so that the slot pointers stay valid, takes a copy.
+  // Only the slots handed out so far: copying all 4.7 MB made every fork
+  // cost 4 ms.
   uint32_t used = __atomic_load_n(&g_region->slots_used, __ATOMIC_RELAXED);
   if (used > g_region->slots) used = g_region->slots;
-  SharedStats* s = make_shared(g_region, shared_stats_bytes(used ? used : 1), g_region, &g_fd);
-  if (s == nullptr) {
-    // Keep counting privately rather than into the parent's numbers.
-    void* p = platform::map_private_copy(g_region, g_region_bytes);
-    if (p) g_region = static_cast<SharedStats*>(p);
-    platform::close_fd(old_fd);
-    g_fd = -1;
-    return;
-  }
-  g_fd = platform::move_fd(g_fd, old_fd);
-  s->start_ms = platform::now_ms();
+  if (publish(g_region, shared_stats_bytes(used ? used : 1), g_region) != nullptr) return;
+  // Keep counting privately rather than into the parent's numbers.
+  void* p = platform::map_private_copy(g_region, g_region_bytes);
+  if (p) g_region = static_cast<SharedStats*>(p);
+  g_published = false;
 }
-
-int stats_fd() { return g_fd; }
 
 void snapshot_now(Snapshot* out) {
   ensure_init();  // the region may move at init: read it after, not during

@@ -2,11 +2,11 @@
 // outside the process, and the snapshot/formatting code both sides share.
 //
 // Glossary
-//   region    a memfd ("ringpool-stats", mode 0600) mapped shared: a header
-//             of global counters, then one HeapCounters slot per heap. It
-//             holds counts only, never a pointer. The CLI finds it through
-//             /proc/PID/fd, which only the process's user (or root) may open;
-//             it dies with the process, so nothing is left after kill -9.
+//   region    the file PID.stats in the channel directory (channel.hpp),
+//             mapped shared: a header of global counters, then one
+//             HeapCounters slot per heap. It holds counts only, never a
+//             pointer. Mode 0600 in a 0700 directory: only the process's
+//             user (or root) may read it.
 //   slot      a heap's counters; written by its owner thread only, with plain
 //             increments on the fast path (one add each for malloc and free).
 //   snapshot  what a reader computes: frees are read before allocations, so
@@ -106,8 +106,6 @@ void count_socket_call(SocketCount which);
 // Create the shared region (at init), and again in a fork child.
 void stats_init();
 void stats_fork_child();
-// The memfd's descriptor, or -1.
-int stats_fd();
 // This process's snapshot, resident size included.
 void snapshot_now(Snapshot* out);
 

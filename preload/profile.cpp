@@ -20,10 +20,9 @@
 //              (Horvitz-Thompson; pprof's scaleHeapSample uses the same
 //              1/(1 - exp(-s/rate)) factor). For s << rate a sample weighs
 //              about `rate` bytes; for s >> rate, s bytes. Rate 1: weight 1.
-//   stack      the return addresses above malloc (libunwind's unw_backtrace,
-//              loaded with dlopen at start; glibc's backtrace() if that fails,
-//              and for a thread's first samples: see capture), leading frames
-//              inside this library dropped, at most k_depth.
+//   stack      the return addresses above malloc (libgcc's unwinder, through
+//              glibc's backtrace(): see capture), leading frames inside this
+//              library dropped, at most k_depth.
 //   stack table  stack -> {samples, estimated blocks and bytes allocated,
 //              the same for those still live}. Records live in an mmap arena,
 //              chained from a bucket array, and are never removed.
@@ -37,24 +36,21 @@
 //   - nothing here holds a lock while unwinding (which may take the loader's
 //     locks and allocate); the tables' locks only guard table updates;
 //   - a thread inside the profiler has t_state.busy set: what it allocates
-//     (libunwind's caches, say) is served without profiling;
+//     (the unwinder's first-call setup, say) is served without profiling;
 //   - nothing here calls malloc: memory comes from platform::map;
-//   - fork: the prepare handler makes samplers switch from libunwind to
-//     libgcc's lock-free unwinder, waits for libunwind's users to leave, and
-//     takes every lock here; the child starts with empty tables and keeps
-//     using libgcc's unwinder (see fork_child).
+//   - fork: the prepare handler takes every lock here; the child starts
+//     with empty tables (see fork_child). The unwinder takes no lock.
 //   - in a process that is off (no RINGPOOL_PROFILE or RINGPOOL_LEAKS),
 //     nothing here runs past one test in the constructor: no hooks, no
-//     libunwind, no channel.
+//     unwinder, no channel.
+#include "../pool/channel.hpp"
 #include "../pool/profile_channel.hpp"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,7 +135,6 @@ uint64_t mix64(uint64_t x) {  // murmur3's finaliser
 
 struct ThreadState {
   uint64_t rng;       // xorshift64 state, never 0 once seeded
-  unsigned samples;   // taken by this thread, up to k_cold_samples
   bool seeded;
   bool busy;          // inside the profiler: allocations are not profiled
 };
@@ -193,40 +188,18 @@ void weight(uint64_t size, double* blocks, uint64_t* bytes) {
 
 // ---- the unwinder -------------------------------------------------------------
 
-using UnwBacktrace = int (*)(void**, int);
-UnwBacktrace g_unw_backtrace;  // libunwind's, or nullptr: glibc's backtrace()
-const char* g_unwinder_name = "none";
-
-// The fork gate: prepare raises g_fork_pending (a count: threads may fork
-// concurrently), then waits for g_unwinders to reach 0, so that no thread is
-// inside libunwind (its locks, the loader's) when the process is copied. A
-// sampler that sees the gate raised does not wait (it may hold a lock the
-// forking thread needs): it unwinds with libgcc's unwinder instead, which
-// takes no lock (it finds objects with _dl_find_object, glibc 2.35+).
-std::atomic<int> g_unwinders;
-std::atomic<int> g_fork_pending;
-
-// A thread's first samples are unwound with libgcc's unwinder: libunwind
-// keeps a frame cache per thread (a 256 KiB mapping, filled by slow DWARF
-// steps, unmapped at thread exit), which a short-lived thread pays for in
-// full. Measured here (thread_churn, 8000 threads of 150 KiB each): +130%
-// time with libunwind from the first sample, +15% this way; libunwind, once
-// warm, unwinds about 3x faster than libgcc (churn_random at rate 8 KiB).
-constexpr unsigned k_cold_samples = 8;
-
-// The stack above the allocator, outermost last. Returns the depth.
-__attribute__((noinline)) int capture(uintptr_t* out, bool warm) {
+// libgcc's unwinder, through glibc's backtrace(): it reads the unwind
+// tables of the objects it finds with _dl_find_object (glibc 2.35+), which
+// takes no lock, so a sampler may run in any thread, across fork, and in a
+// fork child. libunwind, faster once warm, is not used: its conservative
+// build (Debian's) checks every stack read by writing a byte from the
+// address into a pipe it keeps open at the program's lowest free numbers;
+// a program that closes its descriptors (closefrom, close_range) gives
+// those numbers to its own files, and libunwind then reads a byte from one
+// of them and writes one into another.
+__attribute__((noinline)) int capture(uintptr_t* out) {
   void* raw[k_depth + k_skip_room];
-  int n;
-  UnwBacktrace unw = warm ? __atomic_load_n(&g_unw_backtrace, __ATOMIC_RELAXED) : nullptr;
-  if (unw) {
-    g_unwinders.fetch_add(1, std::memory_order_seq_cst);
-    if (g_fork_pending.load(std::memory_order_seq_cst) == 0) n = unw(raw, k_depth + k_skip_room);
-    else n = backtrace(raw, k_depth + k_skip_room);
-    g_unwinders.fetch_sub(1, std::memory_order_release);
-  } else {
-    n = backtrace(raw, k_depth + k_skip_room);
-  }
+  int n = backtrace(raw, k_depth + k_skip_room);
   uintptr_t lo, hi;
   preload::code_range(&lo, &hi);
   int i = 0;
@@ -236,22 +209,11 @@ __attribute__((noinline)) int capture(uintptr_t* out, bool warm) {
   return depth;
 }
 
-// Load libunwind if it is there, and unwind once now, so that the first real
-// sample does not run the loader (and its locks) from inside malloc.
+// backtrace() loads libgcc_s and allocates on its first call: do it now,
+// so that the first real sample does not run the loader from inside malloc.
 void unwinder_init() {
-  void* h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-  if (h) g_unw_backtrace = reinterpret_cast<UnwBacktrace>(dlsym(h, "unw_backtrace"));
   void* raw[k_depth];
-  // backtrace() loads libgcc_s and allocates on its first call: do it now,
-  // whichever unwinder runs in this process, because a fork child uses it.
   backtrace(raw, k_depth);
-  if (g_unw_backtrace && g_unw_backtrace(raw, k_depth) > 0) {
-    g_unwinder_name = "libunwind";
-    return;
-  }
-  g_unw_backtrace = nullptr;
-  g_unwinder_name = "glibc backtrace()";
-  pool::verbose_msg("heap profiler: libunwind.so.8 not usable; unwinding with glibc's backtrace()");
 }
 
 // ---- the stack table ------------------------------------------------------------
@@ -794,24 +756,16 @@ void write_leak_report() {
 // ---- the request channel ----------------------------------------------------------------
 
 Channel* g_channel;
-int g_channel_fd = -1;
 
 void channel_open() {
-  int fd = platform::shared_memory_create(k_channel_memfd, k_channel_bytes);
-  if (fd < 0) return;
-  void* p = platform::map_shared(fd, k_channel_bytes, nullptr);
-  if (p == nullptr) {
-    platform::close_fd(fd);
-    return;
-  }
-  Channel* ch = static_cast<Channel*>(p);
-  memcpy(ch->magic, k_channel_magic, sizeof ch->magic);
-  ch->layout = k_channel_layout;
-  ch->size = sizeof(Channel);
-  ch->pid = platform::process_id();
-  ch->rate = g_rate;
-  g_channel_fd = fd;
-  __atomic_store_n(&g_channel, ch, __ATOMIC_RELEASE);
+  Channel c = {};
+  memcpy(c.magic, k_channel_magic, sizeof c.magic);
+  c.layout = k_channel_layout;
+  c.size = sizeof(Channel);
+  c.pid = platform::process_id();
+  c.rate = g_rate;
+  void* p = pool::channel::publish(pool::channel::k_profile, k_channel_bytes, &c, sizeof c, nullptr);
+  if (p != nullptr) __atomic_store_n(&g_channel, static_cast<Channel*>(p), __ATOMIC_RELEASE);
 }
 
 // Write DIR/profile.heap, DIR being a directory of ours that nobody else may
@@ -875,8 +829,7 @@ __attribute__((noinline)) void take_sample(ThreadState& t, void* p, size_t size)
   platform::KeepErrno keep;
   t.busy = true;
   uintptr_t frames[k_depth];
-  int depth = capture(frames, t.samples >= k_cold_samples);
-  if (t.samples < k_cold_samples) t.samples++;
+  int depth = capture(frames);
   uint32_t id;
   {
     LockGuard g(g_stack_lock);
@@ -930,8 +883,6 @@ void fork_prepare() {
   ThreadState& t = t_state;
   t_busy_before_fork = t.busy;
   t.busy = true;
-  g_fork_pending.fetch_add(1, std::memory_order_seq_cst);
-  while (g_unwinders.load(std::memory_order_seq_cst) != 0) sched_yield();
   g_dump_lock.lock();
   g_stack_lock.lock();
   for (Shard& s : g_shards) s.lock.lock();
@@ -941,7 +892,6 @@ void fork_parent() {
   for (Shard& s : g_shards) s.lock.unlock();
   g_stack_lock.unlock();
   g_dump_lock.unlock();
-  g_fork_pending.fetch_sub(1, std::memory_order_seq_cst);
   t_state.busy = t_busy_before_fork;
 }
 
@@ -951,22 +901,11 @@ void fork_child() {
   g_stack_lock.reset();
   stacks_reset();
   live_reset();
-  g_unwinders.store(0, std::memory_order_relaxed);
-  g_fork_pending.store(0, std::memory_order_relaxed);
   g_forked_child = true;
-  // libunwind finds unwind tables with dl_iterate_phdr, which takes the
-  // loader's dl_load_write_lock; glibc (2.36) does not reset that lock in a
-  // fork child, so if another thread of the parent was inside dlopen,
-  // dlclose or dl_iterate_phdr at the fork, it stays locked here forever.
-  // libgcc's unwinder (glibc's backtrace(), loaded at start) looks objects up
-  // with _dl_find_object, which takes no lock: the child unwinds with that.
-  g_unw_backtrace = nullptr;
   Channel* ch = g_channel;
   if (ch) {
     __atomic_store_n(&g_channel, static_cast<Channel*>(nullptr), __ATOMIC_RELAXED);
     platform::unmap(ch, k_channel_bytes);
-    platform::close_fd(g_channel_fd);
-    g_channel_fd = -1;
     channel_open();
   }
   ThreadState& t = t_state;
@@ -1022,9 +961,7 @@ __attribute__((constructor(102))) void profile_start() {
   g_ready = true;
   pool::set_profile_hooks(pool::ProfileHooks{next_gap, on_sample, on_free, on_slow});
   if (o.verbose) {
-    platform::write_err("ringpool: heap profiling on (unwinder: ");
-    platform::write_err(g_unwinder_name);
-    platform::write_err(g_exact ? "; every block sampled)\n" : ")\n");
+    platform::write_err(g_exact ? "ringpool: heap profiling on (every block sampled)\n" : "ringpool: heap profiling on\n");
   }
   t.busy = false;
 }

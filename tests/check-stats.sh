@@ -6,6 +6,7 @@ set -u
 cli=$1
 lib=$2
 target=$3
+fdlist=$4
 pass=0
 fail=0
 ok() { echo "ok - $1"; pass=$((pass + 1)); }
@@ -57,19 +58,83 @@ check "ringpool stat --watch refreshes" '[ "$(grep -c "^ringpool statistics" "$t
 "$cli" top --once > "$tmp/top"
 check "ringpool top lists the process" 'grep -Eq "^ *$pid +stats_target" "$tmp/top"'
 
-chan=""
-for f in /proc/$pid/fd/*; do
-  [ "$(readlink "$f")" = "/memfd:ringpool-stats (deleted)" ] && chan=$f
-done
-check "the channel is a memfd of the process" '[ -n "$chan" ]'
-check "the channel's mode is 0600" '[ "$(stat -L -c %a "$chan")" = 600 ]'
+dir=/dev/shm/ringpool-$(id -u)
+chan=$dir/$pid.stats
+check "the channel is $dir/PID.stats, mode 600" '[ "$(stat -c %a "$chan" 2>/dev/null)" = 600 ]'
+check "its directory belongs to the user, mode 700" '[ "$(stat -c %a:%u:%F "$dir")" = "700:$(id -u):directory" ]'
+check "the process holds no descriptor for it" '! ls -l /proc/$pid/fd | grep -qF "$dir/"'
 
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
-check "nothing is left in /dev/shm after kill -9" '! ls /dev/shm 2>/dev/null | grep -q ringpool'
 "$cli" stat "$pid" > /dev/null 2> "$tmp/err"
 rc=$?
 check "a dead process gets a one-line error and a non-zero exit" '[ $rc -ne 0 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "no process" "$tmp/err"'
+check "after kill -9, the next ringpool command removed the channel" '[ ! -e "$chan" ]'
+LD_PRELOAD=$lib "$target" 30 > "$fifo" &
+pid=$!
+read -r line < "$fifo"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+env LD_PRELOAD=$lib true
+check "after kill -9, the next process under the library removed the channel" '[ ! -e "$dir/$pid.stats" ]'
+
+# A directory that is not the user's own private one is refused: the
+# program runs as before, its statistics stay in-process, and
+# RINGPOOL_VERBOSE=1 says why. Nothing is written where the link points.
+mkdir -p "$tmp/base" "$tmp/elsewhere"
+chmod 700 "$tmp/elsewhere"
+refused() {  # name, expected reason
+  reason=$2
+  RINGPOOL_CHANNEL_DIR=$tmp/base RINGPOOL_VERBOSE=1 LD_PRELOAD=$lib "$target" 0 > "$tmp/out" 2> "$tmp/err"
+  rc=$?
+  check "$1: refused, and RINGPOOL_VERBOSE says '$2'" \
+    '[ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = ready ] && grep -q "channel directory.*$reason" "$tmp/err"'
+  RINGPOOL_CHANNEL_DIR=$tmp/base LD_PRELOAD=$lib "$target" 0 > /dev/null 2> "$tmp/err"
+  check "$1: and without RINGPOOL_VERBOSE, nothing on stderr" '[ ! -s "$tmp/err" ]'
+}
+udir=$tmp/base/ringpool-$(id -u)
+ln -s "$tmp/elsewhere" "$udir"
+refused "a symbolic link in place of the directory" "symbolic link"
+check "nothing was created where the link points" '[ -z "$(ls -A "$tmp/elsewhere")" ]'
+rm "$udir"
+mkdir -m 755 "$udir"
+refused "a directory open to others" "mode 0700"
+if [ "$(id -u)" = 0 ]; then
+  chmod 700 "$udir"
+  chown 65534 "$udir"
+  refused "a directory of another user" "another user"
+else
+  echo "skip - a directory of another user (needs root to chown)"
+fi
+rm -rf "$udir"
+RINGPOOL_CHANNEL_DIR=$tmp/missing RINGPOOL_VERBOSE=1 LD_PRELOAD=$lib "$target" 0 > /dev/null 2> "$tmp/err"
+check "a base directory that does not exist is named as the reason" 'grep -q "parent directory does not exist" "$tmp/err"'
+RINGPOOL_CHANNEL_DIR=relative LD_PRELOAD=$lib "$target" 0 > /dev/null 2> "$tmp/err"
+check "a relative RINGPOOL_CHANNEL_DIR gets a warning" 'grep -q "RINGPOOL_CHANNEL_DIR is not an absolute path" "$tmp/err"'
+
+# A file left with the pid of the process is replaced (an exec'd image
+# keeps its pid), and the one the process maps is what ringpool stat reads.
+RINGPOOL_CHANNEL_DIR=$tmp/base sh -c 'mkdir -p -m 700 "$0/ringpool-$(id -u)" && echo x > "$0/ringpool-$(id -u)/$$.stats" &&
+  exec env LD_PRELOAD="$1" "$2" 30' "$tmp/base" "$lib" "$target" > "$fifo" &
+pid=$!
+read -r line < "$fifo"
+RINGPOOL_CHANNEL_DIR=$tmp/base "$cli" stat "$pid" > "$tmp/text" 2>&1
+check "a stale file with the same pid is replaced, and stat reads the new one" 'grep -q "^ringpool statistics for pid $pid" "$tmp/text"'
+"$cli" stat "$pid" > "$tmp/text" 2>&1
+check "ringpool stat finds the channel from the process's mappings, whatever RINGPOOL_CHANNEL_DIR says" \
+  'grep -q "^ringpool statistics for pid $pid" "$tmp/text"'
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+
+# No descriptor of the library's: the program sees the same set with and
+# without it, whatever the options (stdout is a pipe, stderr a file: the
+# same targets in every run).
+"$fdlist" < /dev/null 2> "$tmp/fds.err" | sed 's/:\[[0-9]*\]//' > "$tmp/fds.plain"
+for opts in "" "RINGPOOL_STATS=1" "RINGPOOL_PROFILE=$tmp/fds.heap RINGPOOL_PROFILE_RATE=1" "RINGPOOL_LEAKS=1"; do
+  env $opts LD_PRELOAD=$lib "$fdlist" < /dev/null 2> "$tmp/fds.err" | sed 's/:\[[0-9]*\]//' > "$tmp/fds.lib"
+  check "the program's descriptors are the same under the library (${opts:-default options})" \
+    'diff "$tmp/fds.plain" "$tmp/fds.lib" > /dev/null'
+done
 
 sleep 30 &
 spid=$!

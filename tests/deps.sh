@@ -3,7 +3,7 @@
 # Used by `make demo` and .ci/run. Needs root (or sudo) only if something
 # is missing.
 set -eu
-need="g++ make python3 perl git sqlite3 catch2 liburing-dev libunwind-dev libunwind8 pkg-config mandoc valgrind curl socat redis-server redis-tools binutils"
+need="g++ make python3 perl git sqlite3 catch2 liburing-dev pkg-config mandoc valgrind curl socat redis-server redis-tools binutils"
 missing=""
 for p in $need; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

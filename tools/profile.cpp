@@ -41,6 +41,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../pool/channel.hpp"
 #include "../pool/profile_channel.hpp"
 #include "tool.hpp"
 
@@ -585,77 +586,48 @@ long effective_uid(int pid) {
   return -1;
 }
 
-// The channel of another process: a shared mapping of its memfd, or (if
-// the program closed the descriptor) reads and writes through /proc/PID/mem.
+// The profile channel of another process, mapped shared.
 class ChannelAccess {
  public:
   ~ChannelAccess() {
     if (map_) munmap(map_, prof::k_channel_bytes);
-    if (mem_fd_ >= 0) close(mem_fd_);
   }
-  // 0, or an errno-like reason with a message in *why.
-  bool open_for(int pid, long uid, std::string* why) {
-    std::string base = "/proc/" + std::to_string(pid);
-    std::string channel;
-    if (!find_fd_by_link(pid, prof::k_channel_link, &channel)) {
-      *why = errno == EACCES || errno == EPERM ? "permission denied (it belongs to another user)" : "cannot read its fds";
+  bool open_for(int pid, std::string* why) {
+    int fd = -1;
+    Found f = open_channel(pid, ringpool::pool::channel::k_profile, O_RDWR, &fd);
+    if (f == Found::no_channel && open_channel(pid, ringpool::pool::channel::k_stats, O_RDONLY, &fd) == Found::ok) {
+      close(fd);
+      *why = "it runs with libringpool but heap profiling is off (start it with RINGPOOL_PROFILE=FILE, "
+             "or ringpool run --profile FILE)";
       return false;
     }
-    if (!channel.empty()) {
-      int fd = open(channel.c_str(), O_RDWR | O_CLOEXEC);
-      if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && (long)st.st_uid == uid && st.st_size >= (off_t)prof::k_channel_bytes) {
-          void* m = mmap(nullptr, prof::k_channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-          close(fd);
-          if (m != MAP_FAILED) {
-            map_ = static_cast<prof::Channel*>(m);
-            return check(why);
-          }
-        } else {
-          close(fd);
-        }
-      }
-    }
-    // The descriptor is gone (or unusable): find the mapping.
-    std::istringstream maps(read_text(base + "/maps"));
-    std::string line;
-    unsigned long long lo = 0, hi = 0;
-    bool lib = false;
-    while (std::getline(maps, line)) {
-      if (line.find("libringpool") != std::string::npos) lib = true;
-      if (line.find("/memfd:ringpool-profile") != std::string::npos && lo == 0) sscanf(line.c_str(), "%llx-%llx", &lo, &hi);
-    }
-    if (lo == 0) {
-      *why = lib ? "it runs with libringpool but heap profiling is off (start it with RINGPOOL_PROFILE=FILE, "
-                   "or ringpool run --profile FILE)"
-                 : "it does not run with libringpool";
+    if (f != Found::ok) {
+      *why = found_text(f);
       return false;
     }
-    mem_fd_ = open((base + "/mem").c_str(), O_RDWR | O_CLOEXEC);
-    if (mem_fd_ < 0) {
-      *why = std::string("cannot open its memory: ") + strerror(errno);
+    struct stat st;
+    void* m = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_size >= (off_t)prof::k_channel_bytes)
+      m = mmap(nullptr, prof::k_channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+      *why = "cannot map its profile channel";
       return false;
     }
-    mem_at_ = lo;
-    return check(why);
+    map_ = static_cast<prof::Channel*>(m);
+    if (memcmp(map_->magic, prof::k_channel_magic, sizeof map_->magic) != 0 || map_->layout != prof::k_channel_layout) {
+      *why = "its profile channel is of another ringpool version";
+      return false;
+    }
+    return true;
   }
 
   uint64_t load64(size_t off) {
-    uint64_t v = 0;
-    if (map_) return __atomic_load_n(reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(map_) + off), __ATOMIC_ACQUIRE);
-    if (pread(mem_fd_, &v, sizeof v, (off_t)(mem_at_ + off)) != sizeof v) return 0;
-    return v;
+    return __atomic_load_n(reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(map_) + off), __ATOMIC_ACQUIRE);
   }
-  int32_t status() {
-    int32_t v = 0;
-    if (map_) return __atomic_load_n(&map_->status, __ATOMIC_ACQUIRE);
-    if (pread(mem_fd_, &v, sizeof v, (off_t)(mem_at_ + offsetof(prof::Channel, status))) != sizeof v) return EIO;
-    return v;
-  }
-  // Claim the channel against other CLIs (shared mapping only).
+  int32_t status() { return __atomic_load_n(&map_->status, __ATOMIC_ACQUIRE); }
+  // Claim the channel against other CLIs.
   bool claim(std::string* why) {
-    if (!map_) return true;
     uint32_t me = (uint32_t)getpid();
     for (int tries = 0; tries < 2; tries++) {
       uint32_t expected = 0;
@@ -673,7 +645,7 @@ class ChannelAccess {
     return false;
   }
   void release() {
-    if (map_ && claimed_) {
+    if (claimed_) {
       uint32_t me = (uint32_t)getpid();
       __atomic_compare_exchange_n(&map_->owner, &me, 0u, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
     }
@@ -682,35 +654,12 @@ class ChannelAccess {
   uint64_t post(const std::string& dir) {
     char buf[prof::k_dir_max] = {};
     memcpy(buf, dir.c_str(), std::min(dir.size(), sizeof buf - 1));
-    if (map_) {
-      memcpy(map_->dir, buf, sizeof buf);
-      return __atomic_add_fetch(&map_->request, 1, __ATOMIC_ACQ_REL);
-    }
-    size_t off = offsetof(prof::Channel, request);
-    uint64_t r = load64(off) + 1;
-    if (pwrite(mem_fd_, buf, sizeof buf, (off_t)(mem_at_ + offsetof(prof::Channel, dir))) != (ssize_t)sizeof buf ||
-        pwrite(mem_fd_, &r, sizeof r, (off_t)(mem_at_ + off)) != (ssize_t)sizeof r)
-      return 0;
-    return r;
+    memcpy(map_->dir, buf, sizeof buf);
+    return __atomic_add_fetch(&map_->request, 1, __ATOMIC_ACQ_REL);
   }
 
  private:
-  bool check(std::string* why) {
-    prof::Channel c;
-    if (map_) memcpy(&c, map_, sizeof c);
-    else if (pread(mem_fd_, &c, sizeof c, (off_t)mem_at_) != (ssize_t)sizeof c) {
-      *why = "cannot read its profile channel";
-      return false;
-    }
-    if (memcmp(c.magic, prof::k_channel_magic, sizeof c.magic) != 0 || c.layout != prof::k_channel_layout) {
-      *why = "its profile channel is of another ringpool version";
-      return false;
-    }
-    return true;
-  }
   prof::Channel* map_ = nullptr;
-  int mem_fd_ = -1;
-  uint64_t mem_at_ = 0;
   bool claimed_ = false;
 };
 
@@ -729,9 +678,10 @@ int request_profile(int pid, double timeout, std::string* text) {
     return 1;
   }
   long uid = effective_uid(pid);
+  remove_stale();
   ChannelAccess ch;
   std::string why;
-  if (!ch.open_for(pid, uid, &why) || !ch.claim(&why)) {
+  if (!ch.open_for(pid, &why) || !ch.claim(&why)) {
     fprintf(stderr, "ringpool profile: process %d: %s\n", pid, why.c_str());
     return 1;
   }

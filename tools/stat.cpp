@@ -15,14 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "../pool/channel.hpp"
 #include "../pool/stats.hpp"
 #include "tool.hpp"
 
 namespace ringpool::tool {
 
 namespace {
-
-constexpr const char* k_channel_name = "/memfd:ringpool-stats (deleted)";
 
 uint64_t monotonic_ms() {
   struct timespec ts;
@@ -58,74 +57,29 @@ struct Region {
   std::vector<char> bytes;
 };
 
-enum class Found { ok, no_process, no_permission, no_library, no_channel, foreign_channel };
-
-// Read the region: through /proc/PID/fd (only the process's user may open
-// it), else through /proc/PID/mem at the mapping's address.
+// Read the region with pread, not mmap: the owner may shrink the file
+// while it is read, and a mapping would then fault (SIGBUS); pread just
+// returns less, and snapshot_from refuses a region shorter than its header
+// says.
 Found read_region(int pid, Region* out) {
-  std::string base = "/proc/" + std::to_string(pid);
-  struct stat st;
-  if (stat(base.c_str(), &st) != 0) return Found::no_process;
-  std::string channel;
-  if (!find_fd_by_link(pid, k_channel_name, &channel))
-    return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_process;
   int fd = -1;
-  if (!channel.empty()) {
-    // O_NONBLOCK: the process may have put a FIFO under that number since
-    // readlink, and opening one would wait for a writer.
-    fd = open(channel.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0 && (errno == EACCES || errno == EPERM)) return Found::no_permission;
-  }
-  if (fd >= 0) {  // else it closed the descriptor since: try the mapping
-    struct stat fst;
-    // Never trust a file owned by someone else, and do not go around the
-    // check through /proc/PID/mem either: the mapping is that same file.
-    if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_uid != st.st_uid) {
-      close(fd);
-      return Found::foreign_channel;
-    }
-    if (fst.st_size >= (off_t)sizeof(pool::SharedStats) && fst.st_size <= (off_t)(256u << 20)) {
-      // pread, not mmap: the owner may shrink the file while it is read,
-      // and a mapping would then fault (SIGBUS); pread just returns less,
-      // and snapshot_from refuses a region shorter than its header says.
-      out->bytes.resize((size_t)fst.st_size);
-      size_t got = 0;
-      while (got < out->bytes.size()) {
-        ssize_t n = pread(fd, out->bytes.data() + got, out->bytes.size() - got, (off_t)got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-      }
-      close(fd);
-      out->bytes.resize(got);
-      return Found::ok;
-    }
+  Found f = open_channel(pid, pool::channel::k_stats, O_RDONLY, &fd);
+  if (f != Found::ok) return f;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(pool::SharedStats) || st.st_size > (off_t)(256u << 20)) {
     close(fd);
+    return Found::foreign_channel;
   }
-  // The program may have closed the descriptor (daemons close all fds);
-  // the mapping is still there.
-  std::string maps = read_small(base + "/maps");
-  FILE* f = fopen((base + "/maps").c_str(), "re");
-  bool has_lib = false;
-  unsigned long long lo = 0, hi = 0;
-  if (f) {
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
-      if (strstr(line, "libringpool")) has_lib = true;
-      if (strstr(line, "/memfd:ringpool-stats") && lo == 0) sscanf(line, "%llx-%llx", &lo, &hi);
-    }
-    fclose(f);
-  } else if (errno == EACCES || errno == EPERM) {
-    return Found::no_permission;
+  out->bytes.resize((size_t)st.st_size);
+  size_t got = 0;
+  while (got < out->bytes.size()) {
+    ssize_t n = pread(fd, out->bytes.data() + got, out->bytes.size() - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
   }
-  if (!has_lib) return Found::no_library;
-  if (lo == 0 || hi <= lo || hi - lo > (256u << 20)) return Found::no_channel;
-  int mem = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-  if (mem < 0) return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_channel;
-  out->bytes.resize(hi - lo);
-  ssize_t n = pread(mem, out->bytes.data(), hi - lo, (off_t)lo);
-  close(mem);
-  if (n != (ssize_t)(hi - lo)) return Found::no_channel;
+  close(fd);
+  out->bytes.resize(got);
   return Found::ok;
 }
 
@@ -138,28 +92,14 @@ bool snapshot_of(const Region& r, int pid, pool::Snapshot* s) {
 }
 
 int report(int pid, Found f) {
-  std::string name = comm_of(pid);
-  std::string who = "process " + std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
-  switch (f) {
-    case Found::no_process:
-      fprintf(stderr, "ringpool stat: no process %d\n", pid);
-      break;
-    case Found::no_permission:
-      fprintf(stderr, "ringpool stat: %s: permission denied (it belongs to another user)\n", who.c_str());
-      break;
-    case Found::no_library:
-      fprintf(stderr, "ringpool stat: %s does not run with libringpool\n", who.c_str());
-      break;
-    case Found::no_channel:
-      fprintf(stderr, "ringpool stat: %s runs libringpool but has no readable stats channel\n", who.c_str());
-      break;
-    case Found::foreign_channel:
-      fprintf(stderr, "ringpool stat: %s: its stats channel is not a file of the process's owner; not read\n",
-              who.c_str());
-      break;
-    case Found::ok:
-      return 0;
+  if (f == Found::ok) return 0;
+  if (f == Found::no_process) {
+    fprintf(stderr, "ringpool stat: no process %d\n", pid);
+    return 1;
   }
+  std::string name = comm_of(pid);
+  fprintf(stderr, "ringpool stat: process %d%s: %s\n", pid, name.empty() ? "" : (" (" + name + ")").c_str(),
+          found_text(f));
   return 1;
 }
 
@@ -203,27 +143,6 @@ std::string human(uint64_t v) {
 
 }  // namespace
 
-bool find_fd_by_link(int pid, const char* link_text, std::string* path) {
-  std::string base = "/proc/" + std::to_string(pid) + "/fd/";
-  path->clear();
-  DIR* d = opendir(base.c_str());
-  if (d == nullptr) return false;
-  while (struct dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    char link[256];
-    std::string p = base + e->d_name;
-    ssize_t n = readlink(p.c_str(), link, sizeof link - 1);
-    if (n <= 0) continue;
-    link[n] = 0;
-    if (strcmp(link, link_text) == 0) {
-      *path = p;
-      break;
-    }
-  }
-  closedir(d);
-  return true;
-}
-
 int cmd_stat(int argc, char** argv) {
   bool json = false;
   double watch = 0;
@@ -251,6 +170,7 @@ int cmd_stat(int argc, char** argv) {
     fprintf(stderr, "usage: ringpool stat [--json] [--watch SECONDS] PID\n");
     return 2;
   }
+  remove_stale();
   for (int round = 0;; round++) {
     Region r;
     Found f = read_region(pid, &r);
@@ -307,20 +227,13 @@ int cmd_top(int argc, char** argv) {
       pool::Snapshot s;
     };
     std::vector<Row> rows;
-    DIR* d = opendir("/proc");
-    if (d == nullptr) {
-      perror("ringpool top: /proc");
-      return 1;
-    }
-    while (struct dirent* e = readdir(d)) {
-      int pid;
-      if (!parse_pid(e->d_name, &pid)) continue;
+    remove_stale();
+    for (int pid : channel_pids(pool::channel::k_stats)) {
       Region r;
       if (read_region(pid, &r) != Found::ok) continue;
       Row row{pid, comm_of(pid), {}};
       if (snapshot_of(r, pid, &row.s)) rows.push_back(row);
     }
-    closedir(d);
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s.resident > b.s.resident; });
     if (!once) fputs("\033[H\033[2J", stdout);
     printf("%8s  %-16s %10s %10s %10s %8s\n", "PID", "COMMAND", "LIVE", "RESIDENT", "OVERHEAD", "THREADS");

@@ -1,14 +1,24 @@
 // tools/: the ringpool command-line tool.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace ringpool::tool {
 
 // The library to preload: next to the tool, else the installed libdir.
 std::string find_library();
-// The path /proc/PID/fd/N of the process's descriptor whose link reads
-// `link`, or "" if none; false (errno set) if the fd folder cannot be read.
-bool find_fd_by_link(int pid, const char* link, std::string* path);
+
+// A process's channel file of `kind` (pool/channel.hpp), checked (tools/
+// channel.cpp says how) and opened with `flags` (O_RDONLY or O_RDWR).
+enum class Found { ok, no_process, no_permission, no_library, no_channel, foreign_channel };
+Found open_channel(int pid, const char* kind, int flags, int* fd);
+// Why a process's channel was not read, for a message.
+const char* found_text(Found f);
+// The processes that published a channel of `kind` where this tool looks
+// (its user's directory; as root, every user's).
+std::vector<int> channel_pids(const char* kind);
+// Remove the channel files of processes that are gone, where this tool may.
+void remove_stale();
 int cmd_run(int argc, char** argv);
 int cmd_stat(int argc, char** argv);
 int cmd_top(int argc, char** argv);

@@ -1,6 +1,6 @@
-// hostile_channel: a process that is not ringpool but holds a memfd named
-// "ringpool-stats", which is what `ringpool stat PID` looks for; the
-// contents are hostile. The CLI must not crash on any of them: it reports
+// hostile_channel: a process that is not ringpool but publishes a stats
+// channel where `ringpool stat PID` looks for one (PID.stats in the channel
+// directory, mapped by the process); the contents are hostile. The CLI must not crash on any of them: it reports
 // a malformed channel, or prints numbers, and exits with a status, never a
 // signal.
 //
@@ -23,9 +23,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <string>
 #include <vector>
+
+#include "../../pool/channel.hpp"
 
 #include "../../pool/stats.hpp"
 
@@ -64,9 +68,15 @@ int main(int argc, char** argv) {
   }
   const char* kind = argv[1];
   int secs = argc > 2 ? atoi(argv[2]) : 30;
-  g_fd = memfd_create("ringpool-stats", MFD_CLOEXEC);
+  namespace channel = ringpool::pool::channel;
+  const char* base = getenv(channel::k_base_env);
+  std::string dir = std::string(base && *base == '/' ? base : channel::k_default_base) + "/" + channel::k_dir_prefix +
+                    std::to_string(geteuid());
+  mkdir(dir.c_str(), 0700);
+  std::string path = dir + "/" + std::to_string(getpid()) + "." + channel::k_stats;
+  g_fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (g_fd < 0) {
-    perror("memfd_create");
+    perror(path.c_str());
     return 77;
   }
   fchmod(g_fd, 0600);
@@ -124,6 +134,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   write_all(bytes.data(), bytes.size());
+  // Mapped, so that /proc/PID/maps names it as this process's channel.
+  if (mmap(nullptr, bytes.size() ? bytes.size() : 1, PROT_READ, MAP_SHARED, g_fd, 0) == MAP_FAILED) {
+    perror("mmap");
+    return 1;
+  }
   if (strcmp(kind, "shrink") == 0) {
     pthread_t t;
     pthread_create(&t, nullptr, shrink_loop, nullptr);

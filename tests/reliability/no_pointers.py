@@ -4,8 +4,8 @@ address inside that process.
 
 usage: no_pointers.py PID
 
-Reads the region the way `ringpool stat` does (through /proc/PID/fd/N, the
-memfd named ringpool-stats), reads the process's mappings from
+Reads the region the way `ringpool stat` does (the file PID.stats in a
+ringpool-UID channel directory that the process maps), reads the process's mappings from
 /proc/PID/maps, and looks at every 8-byte word at every 4-byte offset of the
 region: a word whose value falls inside any mapping would be a pointer an
 attacker who can read the channel could use to find the heap, the stack or
@@ -16,19 +16,15 @@ import os
 import struct
 import sys
 
-CHANNEL = "/memfd:ringpool-stats (deleted)"
-
-
 def main():
     pid = int(sys.argv[1])
-    fd_dir = "/proc/%d/fd" % pid
     channel = None
-    for name in os.listdir(fd_dir):
-        try:
-            if os.readlink(os.path.join(fd_dir, name)) == CHANNEL:
-                channel = os.path.join(fd_dir, name)
-        except OSError:
-            pass
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            path = line.split(None, 5)[5].strip() if len(line.split(None, 5)) > 5 else ""
+            parts = path.split("/")
+            if len(parts) >= 3 and parts[-1] == "%d.stats" % pid and parts[-2].startswith("ringpool-"):
+                channel = path
     if channel is None:
         print("no_pointers: process %d has no stats channel" % pid)
         return 77

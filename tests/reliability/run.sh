@@ -107,11 +107,10 @@ start() {
 
 stop() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
+# The stats channel a process maps: DIR/PID.stats, DIR a ringpool-UID
+# directory (pool/channel.hpp).
 channel_of() {
-    local f
-    for f in /proc/"$1"/fd/*; do
-        [ "$(readlink "$f" 2>/dev/null)" = "/memfd:ringpool-stats (deleted)" ] && { echo "$f"; return; }
-    done
+    awk -v want="/$1.stats" '{ p = $6 } p != "" && substr(p, length(p) - length(want) + 1) == want && p ~ /\/ringpool-[0-9]+\// { print p; exit }' "/proc/$1/maps"
 }
 
 echo "# preloading $LIB"
@@ -167,19 +166,22 @@ if [ -n "$started" ]; then
     pid=$started
     chan=$(channel_of "$pid")
     if [ -z "$chan" ]; then
-        fail "the process has a stats channel" "no memfd:ringpool-stats among /proc/$pid/fd"
+        fail "the process has a stats channel" "no ringpool-UID/$pid.stats among /proc/$pid/maps"
     else
-        pass "the process has a stats channel ($(readlink "$chan"): a memfd, no name in any directory)"
-        mode=$(stat -L -c %a "$chan")
-        if [ "$mode" = 600 ] || [ "$mode" = 400 ]; then pass "the channel's mode is $mode"
-        else fail "the channel's mode is 0600 or stricter" "mode $mode"; fi
-        flags=$(awk '/^flags:/ { print $2 }' "/proc/$pid/fdinfo/${chan##*/}")
-        if [ $((8#$flags & 8#2000000)) -ne 0 ]; then pass "the channel is close-on-exec (programs it runs do not inherit it)"
-        else fail "the channel is close-on-exec" "fdinfo flags $flags"; fi
-        if ls /dev/shm /tmp 2>/dev/null | grep -q '^ringpool-stats'; then
-            fail "nothing named ringpool-stats in /dev/shm or /tmp" "$(ls /dev/shm /tmp | grep ringpool-stats | head -3)"
+        pass "the process has a stats channel ($chan)"
+        mode=$(stat -c %a "$chan")
+        if [ "$mode" = 600 ]; then pass "the channel's mode is 600"
+        else fail "the channel's mode is 600" "mode $mode"; fi
+        dir=${chan%/*}
+        if [ "$(stat -c %a:%u:%F "$dir")" = "700:$(id -u):directory" ]; then
+            pass "its directory is a directory of ours, mode 700"
         else
-            pass "nothing named ringpool-stats in /dev/shm or /tmp: no path to plant a symlink on"
+            fail "its directory is a directory of ours, mode 700" "$(stat -c %a:%u:%F "$dir")"
+        fi
+        if ls -l "/proc/$pid/fd" | grep -qF "$dir/"; then
+            fail "the process holds no descriptor of it" "$(ls -l /proc/$pid/fd | grep -F "$dir/")"
+        else
+            pass "the process holds no descriptor of it"
         fi
         if [ "$(id -u)" -ne 0 ] || ! have setpriv; then
             skip "another user can neither open the channel nor read it with ringpool stat" "needs root and setpriv"
