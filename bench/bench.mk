@@ -56,8 +56,29 @@ $(BENCH_OUT)/spawn: bench/tools/spawn.c | $(BENCH_OUT)/
 	@$(if $(BENCH_Q),echo "  CC      $@")
 	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -MMD -MP -o $@ $<
 
+$(BENCH_OUT)/startup $(BENCH_OUT)/true: $(BENCH_OUT)/%: bench/tools/%.c | $(BENCH_OUT)/
+	@$(if $(BENCH_Q),echo "  CC      $@")
+	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BENCH_OUT)/libempty.so: bench/tools/empty.c | $(BENCH_OUT)/
+	@$(if $(BENCH_Q),echo "  CC      $@")
+	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
+
 $(BENCH_OUT)/:
 	$(BENCH_Q)mkdir -p $@
+
+# Start-up: a program that returns at once, started 500 times under each
+# library (interleaved), against an empty preloaded library.
+BENCH_STARTUP_ROUNDS ?= 500
+BENCH_LIBDIR := /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+BENCH_PEER_DIR ?= $(or $(RINGPOOL_PEERS),$(abspath ../shared/peers))
+.PHONY: bench-startup
+bench-startup: $(BENCH_LIB_DEP) $(BENCH_OUT)/startup $(BENCH_OUT)/true $(BENCH_OUT)/libempty.so
+	$(BENCH_OUT)/startup $(BENCH_STARTUP_ROUNDS) $(BENCH_OUT)/true glibc= \
+	  empty=$(abspath $(BENCH_OUT))/libempty.so ringpool=$(abspath $(LIB)) \
+	  jemalloc=$(BENCH_LIBDIR)/libjemalloc.so.2 mimalloc=$(BENCH_LIBDIR)/libmimalloc.so.2 \
+	  tcmalloc=$(BENCH_LIBDIR)/libtcmalloc_minimal.so.4 mimalloc3=$(BENCH_PEER_DIR)/libmimalloc-v3.4.3.so \
+	  snmalloc=$(BENCH_PEER_DIR)/libsnmalloc-0.7.5.so rpmalloc=$(BENCH_PEER_DIR)/librpmalloc-2.0.1.so
 
 # More rows of ringpool itself: hardened (RINGPOOL_HARDEN=1), heap
 # profiling at the default rate, and a build without statistics counters,
