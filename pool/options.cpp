@@ -1,6 +1,8 @@
 // The option table and its parser (see options.hpp).
 #include "options.hpp"
 
+#include <string.h>
+
 #include "platform.hpp"
 
 namespace ringpool::pool {
@@ -61,30 +63,44 @@ const OptionInfo* option_table(size_t* count) {
   return k_table;
 }
 
+// One pass over the environment: only entries that start with RINGPOOL_
+// are looked at twice.
 void options_init() {
-  char name[64];
-  for (size_t i = 0; i < k_count; i++) {
-    const char* prefix = "RINGPOOL_";
-    size_t n = 0;
-    for (const char* p = prefix; *p; p++) name[n++] = *p;
-    for (const char* p = k_table[i].name; *p && n < sizeof name - 1; p++) name[n++] = *p;
-    name[n] = 0;
-    const char* v = platform::env(name);
-    if (v == nullptr) continue;
-    long long x;
-    if (parse(v, &x) && x >= k_table[i].min && x <= k_table[i].max) {
-      k_table[i].set(g_options, x);
+  const char* prefix = "RINGPOOL_";
+  constexpr size_t k_prefix = 9;
+  bool profile = false, profile_seen = false;
+  bool seen[k_count] = {};  // the first of duplicates wins, as with getenv
+  for (const char* const* e = platform::environment(); e && *e; e++) {
+    const char* name = *e;
+    if (strncmp(name, prefix, k_prefix) != 0) continue;
+    name += k_prefix;
+    const char* eq = strchr(name, '=');
+    if (eq == nullptr) continue;
+    size_t len = (size_t)(eq - name);
+    const char* v = eq + 1;
+    if (len == 7 && strncmp(name, "PROFILE", 7) == 0) {  // a path: not in the numeric table
+      if (!profile_seen) profile = *v != 0;
+      profile_seen = true;
       continue;
     }
-    platform::write_err("ringpool: warning: ignoring ");
-    platform::write_err(name);
-    platform::write_err("='");
-    platform::write_err(v);
-    platform::write_err("' (not a number in range); using the default\n");
+    for (size_t i = 0; i < k_count; i++) {
+      if (strlen(k_table[i].name) != len || strncmp(name, k_table[i].name, len) != 0) continue;
+      if (seen[i]) break;
+      seen[i] = true;
+      long long x;
+      if (parse(v, &x) && x >= k_table[i].min && x <= k_table[i].max) {
+        k_table[i].set(g_options, x);
+        break;
+      }
+      platform::write_err("ringpool: warning: ignoring ");
+      platform::write_err_n(*e, (size_t)(eq - *e));
+      platform::write_err("='");
+      platform::write_err(v);
+      platform::write_err("' (not a number in range); using the default\n");
+      break;
+    }
   }
-  // RINGPOOL_PROFILE=FILE (a path, so not in the numeric table).
-  const char* profile = platform::env("RINGPOOL_PROFILE");
-  g_options.profiling = (profile != nullptr && *profile != 0) || g_options.leaks;
+  g_options.profiling = profile || g_options.leaks;
 }
 
 void verbose_msg(const char* msg) {

@@ -162,6 +162,8 @@ const char* env(const char* name) {
   return nullptr;
 }
 
+const char* const* environment() { return environ; }
+
 size_t resident_bytes() {
   KeepErrno keep;
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

@@ -68,6 +68,8 @@ void write_err_n(const char* s, size_t n);
 // Read an environment variable from `environ` without getenv (safe before
 // libc finished starting up). Returns nullptr when unset.
 const char* env(const char* name);
+// The environment as the program holds it (environ), or nullptr.
+const char* const* environment();
 
 // The calling process's id (getpid without libc's caching concerns).
 int process_id();
