@@ -1,7 +1,7 @@
 // fuzz_stats_reader: a libFuzzer target for the code `ringpool stat` runs on
 // another process's stats region: pool::snapshot_from, then format_text and
-// format_json. The region is whatever the other process (or anyone who
-// can give it a file named "ringpool-stats") wrote, so no byte may crash
+// format_json. The region is whatever the other process (which may be any
+// program that maps a file in its user's channel directory) wrote, so no byte may crash
 // the reader or make it read outside the region.
 //
 // Glossary
