@@ -5,6 +5,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <string.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,9 +74,119 @@ ssize_t sc_recvfrom_chk(int fd, void* b, size_t n, size_t cap, int fl, struct so
   return sc_recvfrom(fd, b, n, fl, a, al);
 }
 
+// What dlsym(RTLD_NEXT, name) finds, read straight from the GNU hash tables
+// of the objects loaded after this library: dlsym costs about 800
+// instructions a name (its error handling, the caller's object, version
+// checks), which every process paid 33 times at start.
+struct Object {
+  ElfW(Addr) base;
+  const ElfW(Sym)* syms;
+  const char* strs;
+  const uint32_t* gnu_hash;
+  const ElfW(Versym)* versyms;  // nullptr: the object has no versions
+};
+constexpr int k_max_objects = 32;
+Object g_objects[k_max_objects];
+int g_object_count;
+bool g_objects_ok;  // all objects after this one were read
+
+// dl_iterate_phdr lists the objects in load order, the order of the global
+// scope that RTLD_NEXT searches (at start-up nothing is dlopen'ed yet).
+int collect(struct dl_phdr_info* info, size_t, void* seen_self) {
+  bool& after_self = *static_cast<bool*>(seen_self);
+  const ElfW(Dyn)* dyn = nullptr;
+  bool self = false;
+  ElfW(Addr) here = reinterpret_cast<ElfW(Addr)>(&collect);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_DYNAMIC) dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
+    if (ph.p_type == PT_LOAD && here >= info->dlpi_addr + ph.p_vaddr &&
+        here < info->dlpi_addr + ph.p_vaddr + ph.p_memsz)
+      self = true;
+  }
+  if (!after_self) {
+    after_self = self;
+    return 0;
+  }
+  if (dyn == nullptr) return 0;
+  if (g_object_count == k_max_objects) {
+    g_objects_ok = false;
+    return 1;
+  }
+  Object o = {info->dlpi_addr, nullptr, nullptr, nullptr, nullptr};
+  // The loader relocates these entries in place, except where the dynamic
+  // section is read-only (the vDSO): then they are offsets.
+  auto at = [&](ElfW(Addr) p) { return p < o.base ? p + o.base : p; };
+  for (; dyn->d_tag != DT_NULL; dyn++) {
+    if (dyn->d_tag == DT_GNU_HASH) o.gnu_hash = reinterpret_cast<const uint32_t*>(at(dyn->d_un.d_ptr));
+    if (dyn->d_tag == DT_SYMTAB) o.syms = reinterpret_cast<const ElfW(Sym)*>(at(dyn->d_un.d_ptr));
+    if (dyn->d_tag == DT_STRTAB) o.strs = reinterpret_cast<const char*>(at(dyn->d_un.d_ptr));
+    if (dyn->d_tag == DT_VERSYM) o.versyms = reinterpret_cast<const ElfW(Versym)*>(at(dyn->d_un.d_ptr));
+  }
+  if (o.syms == nullptr || o.strs == nullptr) return 0;  // defines nothing
+  if (o.gnu_hash == nullptr) {  // only the old SysV hash: let dlsym do it
+    g_objects_ok = false;
+    return 1;
+  }
+  g_objects[g_object_count++] = o;
+  return 0;
+}
+
+enum class Lookup { found, absent, ask_dlsym };
+
+Lookup find_in(const Object& o, const char* name, uint32_t h, void** out) {
+  const uint32_t* g = o.gnu_hash;
+  uint32_t nbuckets = g[0], symoffset = g[1], bloom_size = g[2], bloom_shift = g[3];
+  const ElfW(Addr)* bloom = reinterpret_cast<const ElfW(Addr)*>(g + 4);
+  const uint32_t* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
+  const uint32_t* chain = buckets + nbuckets;
+  constexpr unsigned bits = sizeof(ElfW(Addr)) * 8;
+  if (nbuckets == 0 || bloom_size == 0) return Lookup::absent;
+  ElfW(Addr) word = bloom[(h / bits) % bloom_size];
+  ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> bloom_shift) % bits));
+  if ((word & mask) != mask) return Lookup::absent;
+  uint32_t i = buckets[h % nbuckets];
+  if (i < symoffset) return Lookup::absent;
+  for (;; i++) {
+    uint32_t h2 = chain[i - symoffset];
+    const ElfW(Sym)& sym = o.syms[i];
+    if ((h | 1) == (h2 | 1) && strcmp(name, o.strs + sym.st_name) == 0 && sym.st_shndx != SHN_UNDEF) {
+      unsigned type = ELF64_ST_TYPE(sym.st_info), bind = ELF64_ST_BIND(sym.st_info);
+      // Versioned objects: only the default version (not hidden) binds.
+      bool usable = (bind == STB_GLOBAL || bind == STB_WEAK) &&
+                    (o.versyms == nullptr || ((o.versyms[i] & 0x8000) == 0 && o.versyms[i] != 0));
+      if (usable) {
+        if (type == STT_GNU_IFUNC) return Lookup::ask_dlsym;  // its resolver picks the address
+        if (type != STT_FUNC) return Lookup::ask_dlsym;
+        *out = reinterpret_cast<void*>(o.base + sym.st_value);
+        return Lookup::found;
+      }
+    }
+    if (h2 & 1) return Lookup::absent;
+  }
+}
+
+void* find_next(const char* name) {
+  if (!g_objects_ok) return dlsym(RTLD_NEXT, name);
+  uint32_t h = 5381;
+  for (const char* c = name; *c; c++) h = h * 33 + (unsigned char)*c;
+  for (int i = 0; i < g_object_count; i++) {
+    void* p = nullptr;
+    switch (find_in(g_objects[i], name, h, &p)) {
+      case Lookup::found:
+        return p;
+      case Lookup::ask_dlsym:
+        return dlsym(RTLD_NEXT, name);
+      case Lookup::absent:
+        break;
+    }
+  }
+  return dlsym(RTLD_NEXT, name);  // not in the tables read: as before
+}
+
 template <typename F>
 void resolve(F*& slot, const char* name) {
-  if (void* p = dlsym(RTLD_NEXT, name)) slot = reinterpret_cast<F*>(p);
+  if (void* p = find_next(name)) slot = reinterpret_cast<F*>(p);
 }
 
 int lazy_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
@@ -143,6 +255,11 @@ RINGPOOL_SHIM_LAZY(int, siginterrupt, (int sig, int interrupt), (sig, interrupt)
 }  // namespace
 
 void resolve_real() {
+  bool after_self = false;
+  g_objects_ok = true;
+  g_object_count = 0;
+  dl_iterate_phdr(collect, &after_self);
+  if (!after_self || g_object_count == 0) g_objects_ok = false;  // dlopen'ed, say
   resolve(g_real.read, "read");
   resolve(g_real.write, "write");
   resolve(g_real.readv, "readv");

@@ -5,7 +5,9 @@
 // holds a stand-in that makes the raw system call through syscall(2), which
 // sets errno as libc does; so a call made before that, from another
 // library's constructor say, still works. resolve_real() swaps in what
-// dlsym(RTLD_NEXT, name) finds; a name it cannot find keeps its stand-in.
+// dlsym(RTLD_NEXT, name) would find, read from the GNU hash tables of the
+// objects after this one (dlsym itself where those tables are not plain);
+// a name found nowhere keeps its stand-in.
 #pragma once
 #include <signal.h>
 #include <stddef.h>
