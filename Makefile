@@ -129,8 +129,8 @@ check-symbols: $(LIB)
 -include bench/bench.mk
 -include packaging.mk
 
-check-stats: all $(BUILD)/tests/stats_target $(BUILD)/tests/list_fds
-	tests/check-stats.sh $(CLI) $(LIB) $(BUILD)/tests/stats_target $(BUILD)/tests/list_fds
+check-stats: all $(BUILD)/tests/stats_target $(BUILD)/tests/observe
+	tests/check-stats.sh $(CLI) $(LIB) $(BUILD)/tests/stats_target $(BUILD)/tests/observe
 
 HOSTILE_BIN := $(BUILD)/tests/hostile
 HOSTILE_PROGS := $(HOSTILE_BIN)/deepbind $(HOSTILE_BIN)/usebefore $(HOSTILE_BIN)/badfree $(HOSTILE_BIN)/seccomp

@@ -6,7 +6,7 @@ set -u
 cli=$1
 lib=$2
 target=$3
-fdlist=$4
+observe=$4
 pass=0
 fail=0
 ok() { echo "ok - $1"; pass=$((pass + 1)); }
@@ -126,14 +126,17 @@ check "ringpool stat finds the channel from the process's mappings, whatever RIN
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 
-# No descriptor of the library's: the program sees the same set with and
-# without it, whatever the options (stdout is a pipe, stderr a file: the
-# same targets in every run).
-"$fdlist" < /dev/null 2> "$tmp/fds.err" | sed 's/:\[[0-9]*\]//' > "$tmp/fds.plain"
-for opts in "" "RINGPOOL_STATS=1" "RINGPOOL_PROFILE=$tmp/fds.heap RINGPOOL_PROFILE_RATE=1" "RINGPOOL_LEAKS=1"; do
-  env $opts LD_PRELOAD=$lib "$fdlist" < /dev/null 2> "$tmp/fds.err" | sed 's/:\[[0-9]*\]//' > "$tmp/fds.lib"
-  check "the program's descriptors are the same under the library (${opts:-default options})" \
-    'diff "$tmp/fds.plain" "$tmp/fds.lib" > /dev/null'
+# Nothing the program can see of itself changes: descriptors (none of the
+# library's), signal mask and dispositions, resource limits, environment,
+# errno; and nothing on stderr. Whatever the options; stdout is a pipe,
+# stderr a file: the same targets in every run.
+"$observe" < /dev/null 2> "$tmp/obs.err" | sed 's/:\[[0-9]*\]//' > "$tmp/obs.plain"
+for opts in "" "RINGPOOL_STATS=1" "RINGPOOL_PROFILE=$tmp/obs.heap RINGPOOL_PROFILE_RATE=1" "RINGPOOL_LEAKS=1"; do
+  env $opts LD_PRELOAD=$lib "$observe" < /dev/null 2> "$tmp/obs.err" | sed 's/:\[[0-9]*\]//' |
+    grep -v "^env \(LD_PRELOAD\|RINGPOOL_\)" > "$tmp/obs.lib"
+  check "what the program sees of itself is the same under the library (${opts:-default options})" \
+    'diff "$tmp/obs.plain" "$tmp/obs.lib" > /dev/null'
+  [ -z "$opts" ] && check "and with the default options nothing is on stderr" '[ ! -s "$tmp/obs.err" ]'
 done
 
 sleep 30 &

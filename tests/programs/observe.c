@@ -1,9 +1,11 @@
-/* list_fds: allocate as a program does (blocks of many sizes, a thread that
- * allocates and frees, a child made by fork), then print the descriptors
- * the process has open, one "NUMBER TARGET" line each, sorted by number.
- * The descriptor of the listing itself is left out. Run with and without
- * the library, the output must be the same. */
+/* observe: allocate as a program does (blocks of many sizes, a thread that
+ * allocates and frees, a child made by fork), then print what the process
+ * can see of itself: its open descriptors ("fd NUMBER TARGET", sorted, the
+ * listing's own left out), its signal mask and dispositions (SigBlk,
+ * SigIgn, SigCgt of /proc/self/status), its resource limits, its environment and
+ * errno. Run with and without the library, the output must be the same. */
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +38,25 @@ static int by_number(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
+extern char **environ;
+
+static void print_file(const char *path, const char *only)
+{
+    char line[512];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof line, f))
+        if (only == NULL || strncmp(line, only, strlen(only)) == 0)
+            printf("%s", line);
+    fclose(f);
+}
+
 int main(void)
 {
+    errno = 0;
     churn(4);
+    int errno_after = errno;
     pthread_t t;
     if (pthread_create(&t, NULL, worker, NULL) != 0 || pthread_join(t, NULL) != 0)
         return 1;
@@ -66,7 +84,16 @@ int main(void)
         snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
         ssize_t len = readlink(path, link, sizeof link - 1);
         link[len > 0 ? len : 0] = 0;
-        printf("%d %s\n", fds[i], link);
+        printf("fd %d %s\n", fds[i], link);
     }
+    /* The mask and the dispositions; not SigQ and SigPnd, which count
+     * signals in flight (the child's SIGCHLD, say). */
+    print_file("/proc/self/status", "SigBlk");
+    print_file("/proc/self/status", "SigIgn");
+    print_file("/proc/self/status", "SigCgt");
+    print_file("/proc/self/limits", NULL);
+    for (char **e = environ; *e; e++)
+        printf("env %s\n", *e);
+    printf("errno after allocating: %d\n", errno_after);
     return 0;
 }
