@@ -13,8 +13,7 @@ namespace ringpool::pool::channel {
 namespace {
 
 constexpr size_t k_path_max = 256;
-constexpr size_t k_sweep_bytes = 4096;  // one getdents64: about 150 names
-constexpr uint64_t k_sweep_entries = 150;
+constexpr uint64_t k_sweep_entries = 150;  // what one getdents64 (4 KiB) returns, about
 constexpr uint64_t k_tmpfs_entry_bytes = 20;  // a tmpfs directory's st_size per entry
 
 bool g_swept;        // this image removed stale files once
@@ -58,18 +57,8 @@ bool dir_path(Text* t) {
 
 void file_name(Text* t, int pid, const char* kind) { t->add_dec((unsigned)pid).add(".").add(kind); }
 
-// "PID.KIND" with KIND one of ours: the pid, else 0.
-int pid_of_name(const char* name) {
-  long long pid = 0;
-  const char* s = name;
-  for (; *s >= '0' && *s <= '9' && pid < (1LL << 31); s++) pid = pid * 10 + (*s - '0');
-  if (s == name || *s != '.' || pid <= 0 || pid >= (1LL << 31)) return 0;
-  s++;
-  return strcmp(s, k_stats) == 0 || strcmp(s, k_profile) == 0 ? (int)pid : 0;
-}
-
 void sweep_one(int dir, const char* name, void* self) {
-  int pid = pid_of_name(name);
+  int pid = pid_of_name(name, nullptr);
   if (pid != 0 && pid != *static_cast<int*>(self) && !platform::process_exists(pid))
     platform::unlink_at(dir, name);
 }
@@ -90,7 +79,8 @@ void* publish(const char* kind, size_t size, const void* copy, size_t copy_bytes
   Text dir;
   if (!dir_path(&dir)) return nullptr;
   const char* why = nullptr;
-  int dfd = platform::open_private_dir(dir.buf, &why);
+  uint64_t dir_bytes = 0;
+  int dfd = platform::open_private_dir(dir.buf, &why, &dir_bytes);
   if (dfd < 0) {
     report(dir, why);
     return nullptr;
@@ -100,9 +90,9 @@ void* publish(const char* kind, size_t size, const void* copy, size_t copy_bytes
     // A window of the directory at a random place: where many processes
     // live, each start still reaches the files of dead ones in time.
     g_swept = true;
-    uint64_t entries = platform::dir_size(dfd) / k_tmpfs_entry_bytes;
+    uint64_t entries = dir_bytes / k_tmpfs_entry_bytes;
     uint64_t start = entries > k_sweep_entries ? platform::random_word() % (entries - k_sweep_entries / 2) : 0;
-    platform::for_each_name(dfd, start, k_sweep_bytes, sweep_one, &self);
+    platform::for_each_name(dfd, start, sweep_one, &self);
   }
   Text name;
   file_name(&name, self, kind);

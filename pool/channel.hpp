@@ -22,6 +22,7 @@
 // pid replaces the files of the image before it.
 #pragma once
 #include <stddef.h>
+#include <string.h>
 
 namespace ringpool::pool::channel {
 
@@ -31,6 +32,18 @@ constexpr const char* k_default_base = "/dev/shm";
 constexpr const char* k_dir_prefix = "ringpool-";  // then the uid
 constexpr const char* k_stats = "stats";
 constexpr const char* k_profile = "profile";
+
+// The pid of a file named "PID.KIND", KIND being `kind` (or, for nullptr,
+// either of ours); 0 for any other name.
+inline int pid_of_name(const char* name, const char* kind) {
+  long long pid = 0;
+  const char* s = name;
+  for (; *s >= '0' && *s <= '9' && pid < (1LL << 31); s++) pid = pid * 10 + (*s - '0');
+  if (s == name || *s != '.' || pid <= 0 || pid >= (1LL << 31)) return 0;
+  s++;
+  bool ours = kind ? strcmp(s, kind) == 0 : strcmp(s, k_stats) == 0 || strcmp(s, k_profile) == 0;
+  return ours ? (int)pid : 0;
+}
 
 // ---- the process side (channel.cpp) --------------------------------------------
 // Publish DIR/PID.KIND: `size` bytes, the first `copy_bytes` from `copy`,

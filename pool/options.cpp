@@ -66,8 +66,8 @@ const OptionInfo* option_table(size_t* count) {
 // One pass over the environment: only entries that start with RINGPOOL_
 // are looked at twice.
 void options_init() {
-  const char* prefix = "RINGPOOL_";
-  constexpr size_t k_prefix = 9;
+  constexpr char prefix[] = "RINGPOOL_";
+  constexpr size_t k_prefix = sizeof prefix - 1;
   bool profile = false, profile_seen = false;
   bool seen[k_count] = {};  // the first of duplicates wins, as with getenv
   for (const char* const* e = platform::environment(); e && *e; e++) {

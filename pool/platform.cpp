@@ -183,7 +183,7 @@ size_t resident_bytes() {
 
 int process_id() { return (int)syscall(SYS_getpid); }
 
-int open_private_dir(const char* path, const char** why) {
+int open_private_dir(const char* path, const char** why, uint64_t* size) {
   KeepErrno keep;
   if (syscall(SYS_mkdirat, AT_FDCWD, path, 0700) != 0 && errno != EEXIST) {
     *why = errno == ENOENT ? "its parent directory does not exist" : "it cannot be created";
@@ -200,6 +200,7 @@ int open_private_dir(const char* path, const char** why) {
   } else if ((st.st_mode & 077) != 0) {
     *why = "group or others have access to it (it must be mode 0700)";
   } else {
+    *size = (uint64_t)st.st_size;
     return fd;
   }
   syscall(SYS_close, fd);
@@ -241,13 +242,11 @@ void unlink_at(int dir, const char* name) {
   syscall(SYS_unlinkat, dir, name, 0);
 }
 
-void for_each_name(int dir, uint64_t start, size_t bytes, void (*fn)(int dir, const char* name, void* arg),
-                   void* arg) {
+void for_each_name(int dir, uint64_t start, void (*fn)(int dir, const char* name, void* arg), void* arg) {
   KeepErrno keep;
   alignas(8) char buf[4096];
-  if (bytes > sizeof buf) bytes = sizeof buf;
   if (start != 0 && syscall(SYS_lseek, dir, (off_t)start, SEEK_SET) < 0) return;
-  long n = syscall(SYS_getdents64, dir, buf, bytes);
+  long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
   // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
   for (long at = 0; at + 19 < n;) {
     unsigned short reclen;
@@ -256,14 +255,6 @@ void for_each_name(int dir, uint64_t start, size_t bytes, void (*fn)(int dir, co
     fn(dir, buf + at + 19, arg);
     at += reclen;
   }
-}
-
-void unlink_file(const char* path) { unlink_at(AT_FDCWD, path); }
-
-uint64_t dir_size(int dir) {
-  KeepErrno keep;
-  struct stat st;
-  return syscall(SYS_fstat, dir, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
 bool process_exists(int pid) {

@@ -78,22 +78,19 @@ int process_id();
 // The directory `path`, created with mode 0700 if missing, opened without
 // following a symbolic link, and accepted only if it belongs to the
 // effective uid and grants nothing to group or others. Returns a
-// descriptor, or -1 with *why set to a reason (a string constant).
-int open_private_dir(const char* path, const char** why);
+// descriptor (and its st_size in *size: on tmpfs, 20 bytes per entry), or
+// -1 with *why set to a reason (a string constant).
+int open_private_dir(const char* path, const char** why, uint64_t* size);
 // Creates `name` in dir (mode 0600, O_EXCL, never through a link; a file
 // already there is a stale one and is replaced), `size` bytes long, with
 // `copy_bytes` of `copy` written at its start; maps it shared read-write
 // (at `at` exactly, if not null) and closes it. nullptr on failure.
 void* map_new_file(int dir, const char* name, size_t size, const void* copy, size_t copy_bytes, void* at);
 void unlink_at(int dir, const char* name);
-void unlink_file(const char* path);
 // Calls fn with each name that one read of the directory returns (a
-// bounded pass: at most `bytes` of entries), starting at position `start`
-// (on tmpfs, the index of an entry; elsewhere a cookie, 0 the beginning).
-void for_each_name(int dir, uint64_t start, size_t bytes, void (*fn)(int dir, const char* name, void* arg),
-                   void* arg);
-// st_size of an open directory (on tmpfs, 20 bytes per entry), or 0.
-uint64_t dir_size(int dir);
+// bounded pass: 4 KiB of entries), starting at position `start` (on tmpfs,
+// the index of an entry; elsewhere a cookie, 0 the beginning).
+void for_each_name(int dir, uint64_t start, void (*fn)(int dir, const char* name, void* arg), void* arg);
 // false only when no process `pid` exists (kill(pid, 0) says ESRCH).
 bool process_exists(int pid);
 unsigned effective_uid();

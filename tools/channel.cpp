@@ -24,87 +24,63 @@ namespace channel = pool::channel;
 
 namespace {
 
-// "PID.KIND" -> PID, else 0.
-int pid_of_name(const std::string& name, const char* kind) {
-  size_t dot = name.find('.');
-  if (dot == 0 || dot == std::string::npos || name.compare(dot + 1, std::string::npos, kind) != 0) return 0;
-  int pid = 0;
-  for (size_t i = 0; i < dot; i++) {
-    if (name[i] < '0' || name[i] > '9' || pid > 100000000) return 0;
-    pid = pid * 10 + (name[i] - '0');
-  }
-  return pid;
-}
-
-// The mapping of DIR/PID.KIND in /proc/PID/maps, DIR being a ringpool-UID
-// directory.
-struct Mapped {
-  std::string path;
+// One line of /proc/PID/maps: start-end perms offset major:minor inode path.
+struct MapsLine {
   unsigned dev_major = 0, dev_minor = 0;
   unsigned long long inode = 0;
+  std::string path;  // "" for an anonymous mapping
 };
+
+// Calls fn for each line of the process's maps until it returns true;
+// false if the file cannot be read (errno says why).
+template <typename Fn>
+bool for_each_mapping(int pid, Fn fn) {
+  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/maps").c_str(), "re");
+  if (f == nullptr) return false;
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    MapsLine m;
+    int path_at = 0;
+    if (sscanf(line, "%*x-%*x %*s %*x %x:%x %llu %n", &m.dev_major, &m.dev_minor, &m.inode, &path_at) < 3) continue;
+    if (path_at > 0) m.path = line + path_at;
+    while (!m.path.empty() && (m.path.back() == '\n' || m.path.back() == ' ')) m.path.pop_back();
+    if (fn(m)) break;
+  }
+  fclose(f);
+  return true;
+}
 
 enum class Maps { ok, unreadable, no_library, no_file };
 
-Maps find_mapping(int pid, const char* kind, Mapped* out) {
+// The mapping of DIR/PID.KIND, DIR being a ringpool-UID directory.
+Maps find_mapping(int pid, const char* kind, MapsLine* out) {
   std::string want = "/" + std::to_string(pid) + "." + kind;
-  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/maps").c_str(), "re");
-  if (f == nullptr) return Maps::unreadable;
   bool lib = false, found = false;
-  char line[4096];
-  while (fgets(line, sizeof line, f)) {
-    // start-end perms offset major:minor inode path
-    unsigned maj, min;
-    unsigned long long ino;
-    int path_at = 0;
-    if (sscanf(line, "%*x-%*x %*s %*x %x:%x %llu %n", &maj, &min, &ino, &path_at) < 3 || path_at == 0) continue;
-    std::string path = line + path_at;
-    while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) path.pop_back();
-    if (path.find("libringpool") != std::string::npos) lib = true;
-    if (found || path.size() <= want.size() || path.compare(path.size() - want.size(), want.size(), want) != 0)
-      continue;
-    std::string dir = path.substr(0, path.size() - want.size());
+  bool read = for_each_mapping(pid, [&](const MapsLine& m) {
+    if (m.path.find("libringpool") != std::string::npos) lib = true;
+    if (found || m.path.size() <= want.size() ||
+        m.path.compare(m.path.size() - want.size(), want.size(), want) != 0)
+      return false;
+    std::string dir = m.path.substr(0, m.path.size() - want.size());
     std::string leaf = dir.substr(dir.rfind('/') + 1);
-    if (leaf.compare(0, strlen(channel::k_dir_prefix), channel::k_dir_prefix) != 0) continue;
-    out->path = path;
-    out->dev_major = maj;
-    out->dev_minor = min;
-    out->inode = ino;
+    if (leaf.compare(0, strlen(channel::k_dir_prefix), channel::k_dir_prefix) != 0) return false;
+    *out = m;
     found = true;
-  }
-  fclose(f);
+    return false;  // read on: the library may be mapped further down
+  });
+  if (!read) return Maps::unreadable;
   if (found) return Maps::ok;
   return lib ? Maps::no_file : Maps::no_library;
 }
 
-// Owner of what a process creates: its effective uid, or -1.
-long effective_uid(int pid) {
-  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "re");
-  if (f == nullptr) return -1;
-  char line[256];
-  long uid = -1;
-  while (fgets(line, sizeof line, f)) {
-    long r, e;
-    if (sscanf(line, "Uid: %ld %ld", &r, &e) == 2) uid = e;
-  }
-  fclose(f);
-  return uid;
-}
-
 // Does process `pid` map the file with this device and inode?
 bool maps_inode(int pid, dev_t dev, ino_t ino) {
-  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/maps").c_str(), "re");
-  if (f == nullptr) return true;  // cannot tell: keep the file
-  char line[4096];
   bool found = false;
-  while (!found && fgets(line, sizeof line, f)) {
-    unsigned maj, min;
-    unsigned long long i;
-    if (sscanf(line, "%*x-%*x %*s %*x %x:%x %llu", &maj, &min, &i) == 3)
-      found = i == (unsigned long long)ino && maj == major(dev) && min == minor(dev);
-  }
-  fclose(f);
-  return found;
+  bool read = for_each_mapping(pid, [&](const MapsLine& m) {
+    found = m.inode == (unsigned long long)ino && m.dev_major == major(dev) && m.dev_minor == minor(dev);
+    return found;
+  });
+  return found || !read;  // cannot tell: keep the file
 }
 
 std::string base_dir() {
@@ -150,11 +126,24 @@ int open_trusted_dir(const std::string& path, long uid, Found* why) {
 
 }  // namespace
 
+long effective_uid(int pid) {
+  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "re");
+  if (f == nullptr) return -1;
+  char line[256];
+  long uid = -1;
+  while (fgets(line, sizeof line, f)) {
+    long r, e;
+    if (sscanf(line, "Uid: %ld %ld", &r, &e) == 2) uid = e;
+  }
+  fclose(f);
+  return uid;
+}
+
 Found open_channel(int pid, const char* kind, int flags, int* fd) {
   struct stat st;
   if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) return Found::no_process;
   long uid = effective_uid(pid);
-  Mapped m;
+  MapsLine m;
   switch (find_mapping(pid, kind, &m)) {
     case Maps::unreadable:
       return errno == EACCES || errno == EPERM ? Found::no_permission : Found::no_process;
@@ -216,7 +205,7 @@ std::vector<int> channel_pids(const char* kind) {
     DIR* d = opendir(dir.c_str());
     if (d == nullptr) continue;
     while (struct dirent* e = readdir(d)) {
-      if (int pid = pid_of_name(e->d_name, kind)) pids.push_back(pid);
+      if (int pid = channel::pid_of_name(e->d_name, kind)) pids.push_back(pid);
     }
     closedir(d);
   }
@@ -235,8 +224,7 @@ void remove_stale() {
       continue;
     }
     while (struct dirent* e = readdir(d)) {
-      int pid = pid_of_name(e->d_name, channel::k_stats);
-      if (pid == 0) pid = pid_of_name(e->d_name, channel::k_profile);
+      int pid = channel::pid_of_name(e->d_name, nullptr);
       if (pid == 0) continue;
       struct stat st;
       if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;

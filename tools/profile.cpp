@@ -575,17 +575,6 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-// The process's effective uid (the owner of what it creates), or -1.
-long effective_uid(int pid) {
-  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    long r, e;
-    if (sscanf(line.c_str(), "Uid: %ld %ld", &r, &e) == 2) return e;
-  }
-  return -1;
-}
-
 // The profile channel of another process, mapped shared.
 class ChannelAccess {
  public:

@@ -1,6 +1,5 @@
 // ringpool stat / ringpool top: read the live statistics of processes that
 // run with the library, from outside (see pool/stats.hpp for the channel).
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

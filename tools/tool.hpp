@@ -17,6 +17,8 @@ const char* found_text(Found f);
 // The processes that published a channel of `kind` where this tool looks
 // (its user's directory; as root, every user's).
 std::vector<int> channel_pids(const char* kind);
+// The effective uid of a process (the owner of what it creates), or -1.
+long effective_uid(int pid);
 // Remove the channel files of processes that are gone, where this tool may.
 void remove_stale();
 int cmd_run(int argc, char** argv);

@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
-#include <string.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
