@@ -82,6 +82,17 @@ void free_not_segment(void* p);
 // path can jump to them without aligning its stack first.
 void report_double_free(void* p);
 void report_inside_block(void* p);
+// --*used, and whether the result is <= 0 as an int32_t.
+inline bool used_dec_reaches_zero(uint32_t* used) {
+#if defined(__x86_64__)
+  asm goto("subl $1, %0\n\tjle %l[le]" : "+m"(*used) : : "cc" : le);
+  return false;
+le:
+  return true;
+#else
+  return (int32_t)--*used <= 0;
+#endif
+}
 inline bool block_start(const Page* pg, const void* p) {
   uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
   return off * pg->div_magic < pg->div_magic;
@@ -168,9 +179,9 @@ inline void free(void* p) {
       h->counters->frees[pg->cls]++;
 #endif
       // Zero: empty (not the head page); negative: k_used_full is set.
-      // (Through an int32_t so that the compiler decrements in memory and
-      // branches on the flags: signed and unsigned variants may alias.)
-      if (RINGPOOL_LIKELY(--*reinterpret_cast<int32_t*>(&pg->used) > 0)) return;
+      // (One subtraction in memory that sets the flags the branch reads;
+      // the compiler made it a load, a subtraction, a store and a test.)
+      if (RINGPOOL_LIKELY(!used_dec_reaches_zero(&pg->used))) return;
       free_local_slow(pg);
       return;
     }

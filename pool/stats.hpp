@@ -50,7 +50,11 @@ constexpr unsigned k_rows = k_num_classes + 2;
 // (global only for a thread that has no heap yet).
 enum SocketCount : unsigned { k_socket_routed, k_socket_passed, k_socket_fallback, k_socket_counts };
 
-struct HeapCounters {
+// A cache line or more of its own: each slot is written by one thread on
+// every malloc and free, and a slot that shared a line with its neighbour
+// (or with the back end's totals before the first) made two threads'
+// fast paths contend for it.
+struct alignas(64) HeapCounters {
   uint64_t allocs[k_num_classes];
   uint64_t frees[k_num_classes];  // frees made by this thread, into any page
   uint64_t requested;  // bytes the program asked for in small requests, since start
@@ -67,7 +71,7 @@ struct BackendStats {
 };
 
 constexpr char k_stats_magic[8] = {'R', 'I', 'N', 'G', 'P', 'O', 'O', 'L'};
-constexpr uint32_t k_stats_layout = 4;
+constexpr uint32_t k_stats_layout = 5;
 
 struct SharedStats {
   char magic[8];
@@ -82,8 +86,10 @@ struct SharedStats {
   GlobalStats global;      // relaxed atomic increments
   uint64_t remote_frees[k_num_classes];  // atomic: frees by threads without a heap
   BackendStats backend;
-  HeapCounters heaps[1];   // `slots` of them
+  HeapCounters heaps[1];   // `slots` of them, each on its own cache lines
 };
+static_assert(sizeof(HeapCounters) % 64 == 0 && offsetof(SharedStats, heaps) % 64 == 0,
+              "no two heaps' slots, and no slot and the header, share a cache line");
 
 inline size_t shared_stats_bytes(uint32_t slots) {
   return sizeof(SharedStats) + (size_t)(slots - 1) * sizeof(HeapCounters);
