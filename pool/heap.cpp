@@ -37,6 +37,7 @@ bool g_slow_mode;
 uintptr_t g_list_key;
 ProfileHooks g_profile_hooks;
 bool g_sampling;
+uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
 
@@ -173,11 +174,11 @@ void extend(Page* pg) {
   for (uint32_t i = 1; i < n; i++) {
     Block* next = reinterpret_cast<Block*>(reinterpret_cast<char*>(b) + size);
     b->next = list_enc(next);
-    b->canary = free_canary(pg);
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     b = next;
   }
   b->next = list_enc(pg->free);
-  b->canary = free_canary(pg);
+  b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   pg->free = first;
   pg->capacity = (uint16_t)(pg->capacity + n);
 }
@@ -339,7 +340,7 @@ Page* rebuild_orphan_pages_locked(Heap* h) {
       uint32_t n_free = 0;
       for (uint32_t i = pg->capacity; i-- > 0;) {
         Block* b = reinterpret_cast<Block*>(start + (size_t)i * pg->block_size);
-        bool is_free = b->canary == free_canary(pg);
+        bool is_free = b->canary == (g_cookie ^ reinterpret_cast<uintptr_t>(b));
         if (is_free) {
           b->next = list_enc(list);
           list = b;
@@ -427,7 +428,7 @@ Page* free_remote_locked(Page* pg, Block* b) {
     Heap* h = pg->heap.load(std::memory_order_acquire);
     LockGuard g(h->lock);
     if (pg->heap.load(std::memory_order_relaxed) != h) continue;  // claimed by another heap
-    b->canary = free_canary(pg);
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
     if (x & k_page_abandoned) {
       if (h->orphan_pages) return nullptr;  // the canary alone marks it free
@@ -457,7 +458,7 @@ Page* free_remote_locked(Page* pg, Block* b) {
 void free_remote(Page* pg, Block* b) {
   uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
   if (RINGPOOL_LIKELY(!(x & k_page_abandoned))) {
-    b->canary = free_canary(pg);
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     do {
       if (RINGPOOL_UNLIKELY(x & k_page_flags)) break;
       b->next = list_enc(reinterpret_cast<Block*>(x));
@@ -610,7 +611,7 @@ uint32_t block_index(const Page* pg, const Block* b) {
 // A block leaves a free list: it must still carry its free canary (else the
 // program wrote to it after freeing it) and must not be marked allocated.
 void harden_on_alloc(Page* pg, Block* b) {
-  if (!block_start(pg, b) || b->canary != free_canary(pg))
+  if (!block_start(pg, b) || b->canary != (g_cookie ^ reinterpret_cast<uintptr_t>(b)))
     report_bad_pointer("heap corruption: a free block was overwritten (use after free?)", b);
   uint32_t i = block_index(pg, b);
   uint64_t old = __atomic_fetch_or(&pg->hbits[i / 64], uint64_t{1} << (i % 64), __ATOMIC_RELAXED);
@@ -620,7 +621,7 @@ void harden_on_alloc(Page* pg, Block* b) {
 // A small free in slow mode: with RINGPOOL_HARDEN every double free is
 // caught by the bitmap, whatever the block holds; then as the fast path.
 void slow_mode_free(Page* pg, Block* b) {
-  uintptr_t canary = free_canary(pg);
+  uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   if (g_harden) {
     uint32_t i = block_index(pg, b);
     uint64_t bit = uint64_t{1} << (i % 64);
@@ -920,6 +921,7 @@ void init() {
   t_in_init = true;
   options_init();
   stats_init();
+  g_cookie = platform::random_word() | 1;
   // Both before any heap exists: init runs ahead of heap_acquire.
   if (options().harden) {
     g_list_key = platform::random_word() | 1;
@@ -1006,7 +1008,7 @@ void free_other(Page* pg, void* p) {
       Block* b = static_cast<Block*>(p);
       if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample.heap)) g_profile_hooks.on_free(p);
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
-      uintptr_t canary = free_canary(pg);
+      uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
       count_remote_free(pg->cls);
       free_remote(pg, b);

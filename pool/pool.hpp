@@ -31,6 +31,7 @@ namespace ringpool::pool {
 
 extern uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
 extern Heap g_empty_heap;
+extern uintptr_t g_cookie;  // per-process secret (init), never 0
 // RINGPOOL_HARDEN=1: every operation takes the slow path, where free lists
 // are encoded with g_list_key and a per-page bitmap catches every double
 // free. Otherwise g_list_key is 0 and encoding is the identity.
@@ -169,7 +170,7 @@ inline void free(void* p) {
     if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == h)) {
       Block* b = static_cast<Block*>(p);
       if (RINGPOOL_UNLIKELY(!block_start(pg, p))) return report_inside_block(p);
-      uintptr_t canary = free_canary(pg);
+      uintptr_t canary = g_cookie ^ a;
       if (RINGPOOL_UNLIKELY(b->canary == canary)) return report_double_free(p);
       b->canary = canary;
       b->next = pg->local_free;

@@ -41,9 +41,9 @@ constexpr size_t k_large_max = 2 * 1024 * 1024;         // above: huge
 constexpr unsigned k_address_bits = 47;                 // x86-64 user space
 constexpr uint8_t k_chunk_segment = 0xff;
 
-// A free block. `canary` is free_canary(its page) while the block is free
-// and 0 once it is handed out, so a second free of the same block is caught
-// with one compare (blocks are at least 16 bytes).
+// A free block. `canary` is cookie ^ address while the block is free and 0
+// once it is handed out, so a second free of the same block is caught with
+// one compare (blocks are at least 16 bytes).
 struct Block {
   Block* next;
   uintptr_t canary;
@@ -103,10 +103,6 @@ constexpr uintptr_t k_page_full = 1;
 constexpr uintptr_t k_page_abandoned = 2;
 constexpr uintptr_t k_page_flags = k_page_full | k_page_abandoned;
 constexpr uint32_t k_used_full = 0x80000000u;
-// The canary of a free block of pg: the descriptor's address, which the
-// free path holds in a register already, and which no program's data
-// holds (nothing hands a program a pointer into a segment's header).
-inline uintptr_t free_canary(const Page* pg) { return reinterpret_cast<uintptr_t>(pg); }
 inline bool page_in_full(const Page* pg) { return (pg->used & k_used_full) != 0; }
 inline uint32_t page_used(const Page* pg) { return (pg->used & ~k_used_full) - pg->head; }
 
