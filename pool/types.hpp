@@ -43,7 +43,11 @@ constexpr uint8_t k_chunk_segment = 0xff;
 
 // A free block. `canary` is cookie ^ address while the block is free and 0
 // once it is handed out, so a second free of the same block is caught with
-// one compare (blocks are at least 16 bytes).
+// one compare (blocks are at least 16 bytes). It must depend on the
+// block's address: programs copy uninitialised bytes (realloc, struct
+// padding), and a per-page value such as the descriptor's address, copied
+// from a stale free block into another block of the same page, read as a
+// double free.
 struct Block {
   Block* next;
   uintptr_t canary;
