@@ -636,7 +636,7 @@ void slow_mode_free(Page* pg, Block* b) {
     b->next = list_enc(pg->local_free);
     pg->local_free = b;
     h->counters->frees[pg->cls]++;
-    if ((int32_t)--pg->used <= 0) free_local_slow(pg);
+    if (used_dec_reaches_zero(&pg->used)) free_local_slow(pg);
     return;
   }
   count_remote_free(pg->cls);

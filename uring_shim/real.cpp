@@ -156,7 +156,7 @@ Lookup find_in(const Object& o, const char* name, uint32_t h, void** out) {
       bool usable = (bind == STB_GLOBAL || bind == STB_WEAK) &&
                     (o.versyms == nullptr || ((o.versyms[i] & 0x8000) == 0 && o.versyms[i] != 0));
       if (usable) {
-        if (type == STT_GNU_IFUNC) return Lookup::ask_dlsym;  // its resolver picks the address
+        // An IFUNC's resolver picks the address; anything else is not a plain function.
         if (type != STT_FUNC) return Lookup::ask_dlsym;
         *out = reinterpret_cast<void*>(o.base + sym.st_value);
         return Lookup::found;
