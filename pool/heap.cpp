@@ -181,6 +181,7 @@ void extend(Page* pg) {
   b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   pg->free = first;
   pg->capacity = (uint16_t)(pg->capacity + n);
+  __atomic_store_n(&pg->carved_below, pg->capacity * (pg->block_size * pg->div_magic), __ATOMIC_RELAXED);
 }
 
 bool refill(Page* pg) {
@@ -1004,7 +1005,7 @@ void free_local_slow(Page* pg) {
 void free_other(Page* pg, void* p) {
   switch (pg->kind) {
     case k_kind_small: {
-      if (!block_start(pg, p)) report_inside_block(p);
+      if (!block_start(pg, p)) report_not_block_start(p);
       Block* b = static_cast<Block*>(p);
       if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample.heap)) g_profile_hooks.on_free(p);
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
@@ -1026,8 +1027,10 @@ void free_other(Page* pg, void* p) {
 
 void report_double_free(void* p) { report_bad_pointer("free(): double free detected", p); }
 
-void report_inside_block(void* p) {
-  report_bad_pointer("free(): invalid pointer (inside a block, not its start)", p);
+void report_not_block_start(void* p) {
+  report_bad_pointer(past_carved(page_of(p), p) ? "free(): invalid pointer (never allocated: past the blocks of its page)"
+                                                : "free(): invalid pointer (inside a block, not its start)",
+                     p);
 }
 
 void thread_done() {

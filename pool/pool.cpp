@@ -31,7 +31,10 @@ Kind classify(const void* p, size_t* usable, Page** page) {
       *page = pg;
       char* start = page_start(s, pg);
       if (pg->kind == k_kind_small) {
-        if (!block_start(pg, p)) report_bad_pointer("invalid pointer (inside a block)", p);
+        if (!block_start(pg, p))
+          report_bad_pointer(past_carved(pg, p) ? "invalid pointer (never allocated: past the blocks of its page)"
+                                                : "invalid pointer (inside a block)",
+                             p);
         if (static_cast<const Block*>(p)->canary == (g_cookie ^ a))
           report_bad_pointer("invalid pointer (a freed block)", p);
         *usable = pg->block_size;

@@ -81,7 +81,7 @@ void free_not_segment(void* p);
 // These never return; they are not declared [[noreturn]] so that the fast
 // path can jump to them without aligning its stack first.
 void report_double_free(void* p);
-void report_inside_block(void* p);
+void report_not_block_start(void* p);
 // --*used, and whether the result is <= 0 as an int32_t.
 inline bool used_dec_reaches_zero(uint32_t* used) {
 #if defined(__x86_64__)
@@ -93,7 +93,14 @@ le:
   return (int32_t)--*used <= 0;
 #endif
 }
+// Is p the start of a block the page has carved (see Page::carved_below)?
 inline bool block_start(const Page* pg, const void* p) {
+  uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
+  return off * pg->div_magic < __atomic_load_n(&pg->carved_below, __ATOMIC_RELAXED);
+}
+// For a p that block_start refuses: is it a block-aligned address past the
+// blocks carved (never allocated) rather than an address inside a block?
+inline bool past_carved(const Page* pg, const void* p) {
   uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
   return off * pg->div_magic < pg->div_magic;
 }
@@ -169,7 +176,7 @@ inline void free(void* p) {
     Heap* h = t_heap;
     if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == h)) {
       Block* b = static_cast<Block*>(p);
-      if (RINGPOOL_UNLIKELY(!block_start(pg, p))) return report_inside_block(p);
+      if (RINGPOOL_UNLIKELY(!block_start(pg, p))) return report_not_block_start(p);
       uintptr_t canary = g_cookie ^ a;
       if (RINGPOOL_UNLIKELY(b->canary == canary)) return report_double_free(p);
       b->canary = canary;

@@ -431,9 +431,10 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
   pg->cls = (uint8_t)cls;
   pg->block_size = k_classes.size[cls];
   pg->start32 = (uint32_t)reinterpret_cast<uintptr_t>(page_start(segment_of(pg), pg));
-  pg->div_magic = UINT64_MAX / pg->block_size + 1;
+  pg->div_magic = div_magic_for(pg->block_size);
   pg->reserved = k_classes.blocks[cls];
   pg->capacity = 0;
+  __atomic_store_n(&pg->carved_below, uint64_t{0}, __ATOMIC_RELAXED);
   pg->used = 0;
   pg->free = pg->local_free = nullptr;
   pg->in_reclaimed = 0;

@@ -82,26 +82,33 @@ struct alignas(64) Page {
   uint8_t span;       // units in the span
   uint8_t cls;
   std::atomic<Heap*> heap;  // owner (small pages); moved only by a merge
-  // Is p a block start? (uint32)(p - start32) % block_size == 0, tested
-  // without a division: n % d == 0  <=>  n * div_magic < div_magic
-  // (mod 2^64), with div_magic = 2^64 / d + 1 (Lemire et al., 2019).
+  // Is p the start of a block carved so far? With n = (uint32)(p - start32)
+  // and d = block_size, n % d == 0  <=>  n * div_magic < div_magic (mod
+  // 2^64), where div_magic = floor(2^64 / d) + 1 (Lemire et al., 2019). For n = k*d
+  // the product is k * e with e = d * div_magic mod 2^64 (0 < e <= d), so
+  // one compare with carved_below = capacity * e also says k < capacity:
+  // the page's tail and the blocks extend() has not carved are refused.
   uint32_t start32;   // low 32 bits of the page's first byte
   uint32_t block_size;
   uint64_t div_magic;
+  uint64_t carved_below;  // owner writes (extend), any thread reads
   uint16_t capacity;  // owner: blocks carved so far
   uint16_t reserved;  // blocks the span can hold
   uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
-  Page* next;         // owner: class queue or full list
 
   // ---- line 1
   alignas(64) std::atomic<uintptr_t> xfree;  // other threads: remote frees | k_page_full
+  Page* next;         // owner: class queue or full list
   Page* prev;         // owner
   Page* reclaim_next;  // under heap->lock
   size_t large_size;  // large pages: bytes usable
   uint64_t* hbits;    // RINGPOOL_HARDEN: one bit per block, set while allocated
 };
 static_assert(sizeof(Page) == 128, "a page descriptor is two cache lines");
-static_assert(offsetof(Page, next) + sizeof(Page*) <= 64, "line 0 holds the fast path's fields");
+// floor(2^64 / d) + 1, so that e = d * div_magic mod 2^64 is not 0 when d is
+// a power of two (there ceil(2^64 / d), the usual constant, gives e = 0).
+constexpr uint64_t div_magic_for(uint32_t d) { return UINT64_MAX / d + 1 + ((d & (d - 1)) == 0); }
+static_assert(offsetof(Page, in_reclaimed) < 64, "line 0 holds the fast path's fields");
 
 constexpr uintptr_t k_page_full = 1;
 constexpr uintptr_t k_page_abandoned = 2;

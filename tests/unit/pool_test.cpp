@@ -603,6 +603,52 @@ TEST_CASE("freeing an address inside a block aborts with a message", "[pool][bad
   CHECK(err.find("invalid pointer") != std::string::npos);
 }
 
+TEST_CASE("block_start accepts exactly the starts of the blocks carved so far", "[pool][page]") {
+  // One multiply and one compare stand for n % d == 0 && n / d < capacity:
+  // checked for every class, every offset of its span (and one block past
+  // it), at several carving stages, the power-of-two sizes included.
+  for (unsigned c = 0; c < k_num_classes; c++) {
+    uint32_t d = k_classes.size[c];
+    uint32_t bytes = k_classes.span[c] * (uint32_t)pool::k_unit;
+    pool::Page pg{};
+    pg.block_size = d;
+    pg.start32 = 0x40000000u;
+    pg.div_magic = pool::div_magic_for(d);
+    uint64_t e = d * pg.div_magic;
+    for (uint32_t cap : {0u, 1u, 2u, (uint32_t)k_classes.blocks[c] / 2, (uint32_t)k_classes.blocks[c]}) {
+      pg.carved_below = cap * e;
+      uint32_t bad = 0;
+      for (uint32_t n = 0; n < bytes + d; n++) {
+        char* p = reinterpret_cast<char*>(uintptr_t{0x7f0000000000} + pg.start32 + n);
+        bool want = n % d == 0 && n / d < cap;
+        if (pool::block_start(&pg, p) != want || (!want && pool::past_carved(&pg, p) != (n % d == 0))) bad++;
+      }
+      CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("freeing a block start that was never carved aborts with a message", "[pool][bad]") {
+  // Block-aligned addresses past the blocks carved so far (the rest of the
+  // page, and its tail beyond the last whole block) were taken for blocks:
+  // the free counted a block never handed out, and extend() would later
+  // hand it out as well. Locally and from another thread.
+  for (int where = 0; where < 4; where++) {
+    std::string err;
+    int sig = child_signal([where] {
+      char* p = static_cast<char*>(pool::alloc(3000));  // 3072-byte blocks: a tail after the last
+      pool::Page* pg = page_of(p);
+      char* start = p - (size_t)(((uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32) / pg->block_size) * pg->block_size;
+      uint32_t index = where < 2 ? pg->capacity : pg->reserved;  // first never carved, or the tail
+      char* q = start + (size_t)index * pg->block_size;
+      if (where % 2 == 0) pool::free(q);
+      else std::thread([q] { pool::free(q); }).join();
+    }, &err);
+    CHECK(sig == SIGABRT);
+    CHECK(err.find("never allocated") != std::string::npos);
+  }
+}
+
 TEST_CASE("freeing a large block twice aborts with a message", "[pool][bad]") {
   std::string err;
   int sig = child_signal([] {
