@@ -1021,7 +1021,9 @@ void free_other(Page* pg, void* p) {
       large_free(pg);
       return;
     default:
-      report_bad_pointer("free(): double free or invalid pointer (its page is free)", p);
+      report_bad_pointer(unit_of(segment_of(p), p) == 0 ? "free(): invalid pointer (into the allocator's metadata)"
+                                                       : "free(): double free or invalid pointer (its page is free)",
+                         p);
   }
 }
 

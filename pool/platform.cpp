@@ -68,6 +68,13 @@ void unmap(void* p, size_t size) {
   munmap(p, size);
 }
 
+bool is_mapped(const void* p) {
+  KeepErrno keep;
+  unsigned char resident;
+  void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)(k_os_page - 1));
+  return mincore(page, k_os_page, &resident) == 0 || errno != ENOMEM;
+}
+
 int decommit(void* p, size_t size) {
   KeepErrno keep;
   // MADV_DONTNEED, not MADV_FREE: RSS drops now, which is what users measure.

@@ -39,6 +39,8 @@ void* map(size_t size);
 // Reserve address space without committing swap (MAP_NORESERVE), or nullptr.
 void* reserve(size_t size);
 void unmap(void* p, size_t size);
+// Whether the OS page holding p is mapped at all (one system call).
+bool is_mapped(const void* p);
 // Returns 0 or an errno.
 int decommit(void* p, size_t size);
 // Grow or shrink a mapping, possibly moving it. Returns the new address or

@@ -19,6 +19,23 @@ ForeignHooks g_foreign;
 
 enum Kind { k_none, k_small, k_large, k_huge, k_foreign };
 
+// p is about to be called foreign: if it points into memory of ours, stop
+// with a message that names what it points into (as free's, if in_free).
+void report_if_ours(const void* p, bool in_free) {
+  static const char* const messages[][2] = {
+      {nullptr, nullptr},
+      {"invalid pointer (a freed huge block)", "free(): double free detected (a huge block)"},
+      {"invalid pointer (inside a huge block, not its start)", "free(): invalid pointer (inside a huge block, not its start)"},
+      {"invalid pointer (into the allocator's metadata)", "free(): invalid pointer (into the allocator's metadata)"},
+  };
+  OursKind k = ours_not_block(p);
+  if (k != k_not_ours) report_bad_pointer(messages[k][in_free], p);
+  if (in_stats_region(p))
+    report_bad_pointer(in_free ? "free(): invalid pointer (into the allocator's statistics)"
+                               : "invalid pointer (into the allocator's statistics)",
+                       p);
+}
+
 // What p is, and its usable size (for ours).
 Kind classify(const void* p, size_t* usable, Page** page) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -45,7 +62,9 @@ Kind classify(const void* p, size_t* usable, Page** page) {
         *usable = pg->large_size;
         return k_large;
       }
-      report_bad_pointer("invalid pointer (its page is free: freed twice?)", p);
+      report_bad_pointer(unit_of(s, p) == 0 ? "invalid pointer (into the allocator's metadata)"
+                                            : "invalid pointer (its page is free: freed twice?)",
+                         p);
     }
     if (m != 0) {
       size_t u = huge_usable(p);
@@ -54,8 +73,8 @@ Kind classify(const void* p, size_t* usable, Page** page) {
         return k_huge;
       }
     }
-    if (huge_freed(p)) report_bad_pointer("invalid pointer (a freed huge block)", p);
   }
+  report_if_ours(p, false);
   return k_foreign;
 }
 
@@ -99,7 +118,7 @@ void free_not_segment(void* p) {
     if (RINGPOOL_UNLIKELY(g_sampling) && huge_usable(p)) g_profile_hooks.on_free(p);
     if (huge_free(p)) return;
   }
-  if (huge_freed(p)) report_bad_pointer("free(): double free detected (a huge block)", p);
+  report_if_ours(p, true);
   stat_inc(stats_global().foreign_frees);
   if (g_foreign.free) g_foreign.free(p);
 }

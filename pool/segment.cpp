@@ -53,6 +53,14 @@ uint64_t g_class_pages[k_num_classes];
 uint64_t g_large_allocs, g_large_frees, g_huge_allocs, g_huge_frees;
 
 // ---- metadata -------------------------------------------------------------
+// Metadata comes from chunks of at least 1 MiB, each starting with a
+// MetaChunk that links it to the previous one (so that a pointer into
+// metadata can be told from a foreign one).
+struct MetaChunk {
+  MetaChunk* next;
+  size_t bytes;
+};
+MetaChunk* g_meta_chunks;
 char* g_meta_cur;
 size_t g_meta_left;
 size_t g_meta_total;
@@ -67,6 +75,7 @@ struct HugeEntry {
 HugeEntry* g_huge_table;
 size_t g_huge_cap;   // power of two
 size_t g_huge_used;  // live + tombstones
+uintptr_t g_huge_lo = UINTPTR_MAX, g_huge_hi;  // every huge mapping ever made lies in [lo, hi)
 
 // Freed huge mappings kept for reuse, youngest last.
 struct HugeCached {
@@ -77,6 +86,11 @@ struct HugeCached {
 constexpr unsigned k_huge_cache = 16;
 HugeCached g_huge_cache[k_huge_cache];
 unsigned g_huge_cached;
+// The last huge blocks freed, whatever became of their mappings: a second
+// free of one that is no longer mapped is told from a foreign pointer.
+constexpr unsigned k_huge_freed_ring = 32;
+void* g_huge_freed[k_huge_freed_ring];
+unsigned g_huge_freed_next;
 
 void* const k_tombstone = reinterpret_cast<void*>(1);
 
@@ -333,6 +347,9 @@ bool huge_reserve() {
 bool huge_insert(const HugeEntry& in) {
   if (!huge_reserve()) return false;
   huge_table_put(in);
+  uintptr_t base = reinterpret_cast<uintptr_t>(in.base);
+  if (base < g_huge_lo) g_huge_lo = base;
+  if (base + in.mapped > g_huge_hi) g_huge_hi = base + in.mapped;
   uint8_t* c = &g_chunk_map[reinterpret_cast<uintptr_t>(in.user) >> k_chunk_shift];
   (*c)++;  // a count of huge starts in this chunk (at most 2: blocks > 2 MiB)
   return true;
@@ -407,10 +424,15 @@ void* meta_alloc(size_t size) {
   LockGuard g(g_lock);
   if (size > g_meta_left) {
     size_t chunk = size > (1u << 20) ? round_os(size) : (1u << 20);
+    if (chunk - size < 64) chunk += platform::k_os_page;  // room for the header
     char* m = static_cast<char*>(platform::map(chunk));
     if (m == nullptr) return nullptr;
-    g_meta_cur = m;
-    g_meta_left = chunk;
+    MetaChunk* c = reinterpret_cast<MetaChunk*>(m);
+    c->next = g_meta_chunks;
+    c->bytes = chunk;
+    g_meta_chunks = c;
+    g_meta_cur = m + 64;
+    g_meta_left = chunk - 64;
     g_meta_total += chunk;
   }
   void* p = g_meta_cur;
@@ -613,6 +635,7 @@ bool huge_free(void* p) {
   void* base = e->base;
   size_t mapped = e->mapped;
   huge_remove(e);
+  g_huge_freed[g_huge_freed_next++ % k_huge_freed_ring] = p;
   g_huge_bytes -= mapped;
   g_huge_count--;
   g_huge_frees++;
@@ -638,13 +661,29 @@ size_t huge_usable(const void* p) {
   return e->mapped - guard - (size_t)(static_cast<const char*>(e->user) - static_cast<const char*>(e->base));
 }
 
-bool huge_freed(const void* p) {
+OursKind ours_not_block(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
   LockGuard g(g_lock);
   for (unsigned i = 0; i < g_huge_cached; i++) {
-    const char* base = static_cast<const char*>(g_huge_cache[i].base);
-    if (p >= base && p < base + g_huge_cache[i].mapped) return true;
+    uintptr_t base = reinterpret_cast<uintptr_t>(g_huge_cache[i].base);
+    if (a - base < g_huge_cache[i].mapped) return k_ours_freed_huge;
   }
-  return false;
+  if (a >= g_huge_lo && a < g_huge_hi) {
+    for (size_t i = 0; i < g_huge_cap; i++) {
+      const HugeEntry& e = g_huge_table[i];
+      if (e.user == nullptr || e.user == k_tombstone) continue;
+      if (a - reinterpret_cast<uintptr_t>(e.base) < e.mapped) return k_ours_huge_inside;
+    }
+  }
+  for (MetaChunk* c = g_meta_chunks; c; c = c->next) {
+    if (a - reinterpret_cast<uintptr_t>(c) < c->bytes) return k_ours_metadata;
+  }
+  if (a - reinterpret_cast<uintptr_t>(g_huge_table) < g_huge_cap * sizeof(HugeEntry)) return k_ours_metadata;
+  for (void* freed : g_huge_freed) {
+    // Unmapped: no allocator can have handed p out since.
+    if (freed == p && !platform::is_mapped(p)) return k_ours_freed_huge;
+  }
+  return k_not_ours;
 }
 
 void* huge_realloc(void* p, size_t new_size) {

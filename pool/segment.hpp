@@ -42,9 +42,17 @@ void* huge_alloc(size_t size, size_t align, bool zero);
 bool huge_free(void* p);
 // Usable size of a huge block, or 0 when p is not one of ours.
 size_t huge_usable(const void* p);
-// True when p lies in a freed huge block whose mapping is kept for reuse
-// (so p was ours and is free: a double free, or a use after free).
-bool huge_freed(const void* p);
+// For a p that is no block of ours (not in a segment, not a huge block's
+// start): whether it still points into memory of ours, and which. Takes
+// g_lock and may scan the huge table: only for pointers about to be
+// called foreign.
+enum OursKind : uint8_t {
+  k_not_ours,
+  k_ours_freed_huge,   // a freed huge block whose mapping is kept for reuse
+  k_ours_huge_inside,  // inside a live huge block, not its start
+  k_ours_metadata,     // the allocator's own metadata (heaps, tables)
+};
+OursKind ours_not_block(const void* p);
 // Resize: returns the (maybe moved) block, or nullptr when it cannot (the
 // block is unchanged then).
 void* huge_realloc(void* p, size_t new_size);

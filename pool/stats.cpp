@@ -50,6 +50,11 @@ SharedStats* stats_region() {
   return g_region;
 }
 
+bool in_stats_region(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return a - reinterpret_cast<uintptr_t>(g_region) < g_region_bytes || a - reinterpret_cast<uintptr_t>(g_boot) < sizeof g_boot;
+}
+
 GlobalStats& stats_global() { return stats_region()->global; }
 
 void count_socket_call(SocketCount which) {

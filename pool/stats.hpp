@@ -99,6 +99,8 @@ inline size_t shared_stats_bytes(uint32_t slots) {
 struct Snapshot;
 
 SharedStats* stats_region();
+// True when p points into the stats region (or the boot region before it).
+bool in_stats_region(const void* p);
 GlobalStats& stats_global();
 // A counters slot for a new heap (never fails: falls back to a shared
 // overflow slot).

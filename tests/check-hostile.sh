@@ -30,7 +30,8 @@ out=$(LD_PRELOAD=$lib timeout 60 "$bin/usebefore" 2>&1)
 [ "$out" = "threads ok" ] && ok "threads whose first call is malloc" || notok "usebefore: $out"
 
 for case in "double:free(): double free detected" "inside:invalid pointer" \
-            "realloc-freed:freed block" "double-large:double free"; do
+            "realloc-freed:freed block" "double-large:double free" \
+            "inside-huge:inside a huge block" "double-huge:double free detected (a huge block)"; do
   what=${case%%:*}
   msg=${case#*:}
   LD_PRELOAD=$lib timeout 30 "$bin/badfree" "$what" > "$tmp/out" 2> "$tmp/err"

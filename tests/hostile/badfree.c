@@ -2,6 +2,7 @@
  * naming the problem and the address. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 
 int main(int argc, char** argv) {
@@ -12,6 +13,8 @@ int main(int argc, char** argv) {
   else if (!strcmp(what, "inside")) { free(p + 16); }
   else if (!strcmp(what, "realloc-freed")) { free(p); p = realloc(p, 4000); }
   else if (!strcmp(what, "double-large")) { char* b = malloc(100000); free(b); free(b); }
+  else if (!strcmp(what, "inside-huge")) { char* b = malloc(5 << 20); b[0] = 1; free(b + 4096); }
+  else if (!strcmp(what, "double-huge")) { char* b = malloc(5 << 20); free(b); malloc_trim(0); free(b); }
   /* The next three are caught with RINGPOOL_HARDEN=1. */
   else if (!strcmp(what, "double-scribbled")) { free(p); memset(p, 0x41, 40); free(p); }
   else if (!strcmp(what, "use-after-free")) {

@@ -649,6 +649,51 @@ TEST_CASE("freeing a block start that was never carved aborts with a message", "
   }
 }
 
+TEST_CASE("every kind of bad pointer stops the program with its kind and the address", "[pool][bad]") {
+  // Pointers into memory of ours that no block starts at were taken for
+  // foreign ones and handed to libc, which crashed or freed them.
+  struct Case {
+    const char* name;
+    void (*run)();
+    const char* message;
+  };
+  static const Case cases[] = {
+      {"inside a huge block", [] { pool::free(static_cast<char*>(pool::alloc(5 << 20)) + 4096); },
+       "free(): invalid pointer (inside a huge block"},
+      {"realloc inside a huge block",
+       [] { (void)!pool::realloc(static_cast<char*>(pool::alloc(5 << 20)) + 64, 10); }, "inside a huge block"},
+      {"a huge block freed twice after its mapping went back",
+       [] {
+         void* p = pool::alloc(5 << 20);
+         pool::free(p);
+         pool::trim();  // the cached mapping is unmapped
+         pool::free(p);
+       },
+       "double free detected (a huge block)"},
+      {"a segment's header", [] { pool::free(reinterpret_cast<char*>(pool::segment_of(pool::alloc(64))) + 64); },
+       "into the allocator's metadata"},
+      {"the allocator's metadata", [] { pool::free(pool::meta_alloc(64)); }, "into the allocator's metadata"},
+      {"usable size of metadata", [] { (void)!pool::usable_size(pool::meta_alloc(64)); }, "into the allocator's metadata"},
+      {"the stats region", [] { pool::free(reinterpret_cast<char*>(pool::stats_region()) + 64); },
+       "into the allocator's statistics"},
+      {"a free unit of a segment",
+       [] {
+         pool::Segment* seg = pool::segment_of(pool::alloc(64));
+         if (seg->free_mask == 0) abort();  // all units in use: nothing to test (still SIGABRT)
+         pool::free(reinterpret_cast<char*>(seg) + __builtin_ctzll(seg->free_mask) * pool::k_unit);
+       },
+       "its page is free"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    std::string err;
+    int sig = child_signal(c.run, &err);
+    CHECK(sig == SIGABRT);
+    CHECK(err.find(c.message) != std::string::npos);
+    CHECK(err.find(": 0x") != std::string::npos);
+  }
+}
+
 TEST_CASE("freeing a large block twice aborts with a message", "[pool][bad]") {
   std::string err;
   int sig = child_signal([] {
