@@ -481,6 +481,31 @@ void heap_reset_lists(Heap* h) {
   h->full = nullptr;
 }
 
+// A slot of the stats region for h, or private counters once the region
+// has none left (see stats_slot_acquire). False when there is no memory.
+bool take_counters(Heap* h) {
+  h->counters = stats_slot_acquire();
+  if (h->counters != nullptr) return true;
+  // Metadata is fresh zeroed memory: both start at 0.
+  HeapCounters* pair = static_cast<HeapCounters*>(meta_alloc(2 * sizeof(HeapCounters)));
+  if (pair == nullptr) return false;
+  h->counters = pair;
+  h->flushed = pair + 1;
+  return true;
+}
+
+// A heap that counts privately adds its counts to the region from its slow
+// paths, at most once a millisecond (or now: its thread exits, or a reader
+// in the process asks), so readers lag it by a millisecond at most while
+// it allocates.
+void flush_stats(Heap* h, bool now) {
+  if (RINGPOOL_LIKELY(h->flushed == nullptr)) return;
+  uint64_t ms = platform::now_ms();
+  if (!now && ms == h->flushed_ms) return;
+  h->flushed_ms = ms;
+  stats_flush_private(h->counters, h->flushed);
+}
+
 Heap* heap_acquire() {
   Heap* h = nullptr;
   {
@@ -500,7 +525,8 @@ Heap* heap_acquire() {
   } else {
     void* mem = meta_alloc(sizeof(Heap));
     if (mem == nullptr) return nullptr;
-    h = new (mem) Heap(&g_empty_page, stats_slot_acquire());
+    h = new (mem) Heap(&g_empty_page, nullptr);
+    if (!take_counters(h)) return nullptr;  // the memory stays metadata
     LockGuard g2(g_lock);
     h->next_all = g_all_heaps;
     g_all_heaps = h;
@@ -533,6 +559,7 @@ void heap_collect(Heap* h) {
 // The thread of h is gone: its empty pages go back now, the rest as soon as
 // other threads free their last blocks, or to whoever takes the heap next.
 void heap_abandon(Heap* h) {
+  flush_stats(h, true);
   if (current_heap() == h) set_current_heap(&g_empty_heap);
   Page* empty;
   {
@@ -599,8 +626,9 @@ Heap* thread_init() {
 // 16 threads); a thread without a heap counts into the shared array.
 void count_remote_free(unsigned cls) {
   Heap* h = current_heap();
-  if (h != &g_empty_heap) h->counters->frees[cls]++;
-  else stat_inc(stats_region()->remote_frees[cls]);
+  if (h == &g_empty_heap) return stat_inc(stats_region()->remote_frees[cls]);
+  h->counters->frees[cls]++;
+  flush_stats(h, false);
 }
 
 // ---- RINGPOOL_HARDEN ---------------------------------------------------------
@@ -675,8 +703,11 @@ void* shared_alloc(SharedHeap& sh, unsigned c) {
   LockGuard g(sh.lock);
   t_defer_purger = true;
   if (sh.heap.state != k_heap_shared) {
+    if (sh.heap.counters == nullptr && !take_counters(&sh.heap)) {
+      t_defer_purger = false;
+      return nullptr;
+    }
     LockGuard g2(g_lock);
-    sh.heap.counters = stats_slot_acquire();
     sh.heap.state = k_heap_shared;
     sh.heap.next_all = g_all_heaps;
     g_all_heaps = &sh.heap;
@@ -811,6 +842,7 @@ Page* choose_head(Heap* h, unsigned c) {
 }
 
 void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
+  flush_stats(h, false);
   if (h->reclaim_pending.load(std::memory_order_relaxed)) drain_reclaimed(h);
   bool adopted = false;
   for (;;) {
@@ -998,6 +1030,7 @@ void* alloc_slow(size_t n, bool zero) {
 // or it is in the full list and has room again.
 void free_local_slow(Page* pg) {
   Heap* h = current_heap();
+  flush_stats(h, false);
   if (page_in_full(pg)) unfull(h, pg);
   if (page_used(pg) == 0 && !pg->head) release_page(h, pg);
 }
@@ -1056,6 +1089,11 @@ size_t heap_counts(size_t* idle) {
     else if (h->state == k_heap_idle && heap_has_pages(h)) (*idle)++;
   }
   return active;
+}
+
+void thread_flush_stats() {
+  Heap* h = current_heap();
+  if (h != &g_empty_heap) flush_stats(h, true);
 }
 
 HeapCounters* thread_counters() {

@@ -20,7 +20,7 @@ SharedStats* g_region = reinterpret_cast<SharedStats*>(g_boot);
 size_t g_region_bytes = sizeof g_boot;
 bool g_published;  // g_region is the file in the channel directory
 
-constexpr uint32_t k_shared_slots = 4096;  // more heaps share the last slot
+constexpr uint32_t k_shared_slots = 4096;  // the last is the private heaps' (see stats_slot_acquire)
 
 void fill_header(SharedStats* s, uint32_t slots) {
   memcpy(s->magic, k_stats_magic, sizeof s->magic);
@@ -70,11 +70,22 @@ void count_socket_call(SocketCount which) {
 HeapCounters* stats_slot_acquire() {
   SharedStats* s = stats_region();
   uint32_t i = __atomic_fetch_add(&s->slots_used, 1, __ATOMIC_RELAXED);
-  if (i >= s->slots) {
-    __atomic_store_n(&s->slots_used, s->slots, __ATOMIC_RELAXED);
-    i = s->slots - 1;
+  if (i < s->slots - 1) return &s->heaps[i];
+  __atomic_store_n(&s->slots_used, s->slots, __ATOMIC_RELAXED);  // readers: all slots
+  return nullptr;
+}
+
+void stats_flush_private(const HeapCounters* live, HeapCounters* flushed) {
+  SharedStats* s = stats_region();
+  uint64_t* to = reinterpret_cast<uint64_t*>(&s->heaps[s->slots - 1]);
+  const uint64_t* now = reinterpret_cast<const uint64_t*>(live);
+  uint64_t* done = reinterpret_cast<uint64_t*>(flushed);
+  for (size_t i = 0; i < sizeof(HeapCounters) / sizeof(uint64_t); i++) {
+    uint64_t v = __atomic_load_n(&now[i], __ATOMIC_RELAXED);
+    if (v == done[i]) continue;
+    __atomic_fetch_add(&to[i], v - done[i], __ATOMIC_RELAXED);
+    done[i] = v;
   }
-  return &s->heaps[i];
 }
 
 void stats_init() {
@@ -107,6 +118,7 @@ void stats_fork_child() {
 
 void snapshot_now(Snapshot* out) {
   ensure_init();  // the region may move at init: read it after, not during
+  thread_flush_stats();
   SharedStats* s = stats_region();
   snapshot_from(s, shared_stats_bytes(s->slots), platform::now_ms(), out);
   out->resident = platform::resident_bytes();

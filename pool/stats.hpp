@@ -102,12 +102,20 @@ SharedStats* stats_region();
 // True when p points into the stats region (or the boot region before it).
 bool in_stats_region(const void* p);
 GlobalStats& stats_global();
-// A counters slot for a new heap (never fails: falls back to a shared
-// overflow slot).
+// A counters slot of its own for a new heap, or nullptr once the region's
+// slots are taken. The last slot is no heap's: heaps beyond the region
+// count privately and add what they counted since into it with atomic
+// adds (stats_flush_private), so no count is lost and no line is shared
+// by the fast paths of several threads.
 HeapCounters* stats_slot_acquire();
+// Add live - flushed into the region's last slot; flushed = live.
+void stats_flush_private(const HeapCounters* live, HeapCounters* flushed);
 // The calling thread's heap's slot, or nullptr if it has no heap yet (never
 // makes one).
 HeapCounters* thread_counters();
+// The calling thread's heap, if it counts privately, adds its counts to
+// the region now (heap.cpp).
+void thread_flush_stats();
 // Counts a socket call of the io_uring shim: a plain add in the thread's
 // slot, no shared cache line.
 void count_socket_call(SocketCount which);

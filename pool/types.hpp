@@ -148,6 +148,11 @@ struct Heap {
   uint8_t orphan_pages;  // under lock: a fork child's pages, lists not yet rebuilt
   Heap* next_all;        // every heap ever made, under g_lock
   Heap* next_idle;       // idle or free list, under g_lock
+  // Set when the stats region had no slot left: counters is then private
+  // memory, and what it counted up to flushed_ms is in the region's last
+  // slot (heap_flush_stats).
+  HeapCounters* flushed = nullptr;
+  uint64_t flushed_ms = 0;
 };
 
 enum HeapState : uint8_t {

@@ -2,6 +2,7 @@
 // malloc stays glibc's, and pool:: is a second allocator beside it.
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -577,6 +578,52 @@ TEST_CASE("realloc keeps contents across classes and to zero frees", "[pool][api
     REQUIRE(memcmp(p, "0123456789", 10) == 0);
   }
   CHECK(pool::realloc(p, 0) == nullptr);
+}
+
+TEST_CASE("threads beyond the stats region's slots lose no counts", "[pool][stats]") {
+  // The heaps past the region's slots shared its last slot with plain
+  // increments: counts were lost when two of them ran at once. Every
+  // thread is alive at once here, so each has a heap of its own.
+  std::string err;
+  int sig = child_signal([] {
+    pool::init();  // the region moves to its file at init
+    pool::SharedStats* s = pool::stats_region();
+    const unsigned threads = s->slots + 100;
+    const unsigned c = pool::class_of(720), n = 1000;
+    auto sum = [&] {
+      uint64_t allocs = 0, frees = 0;
+      uint32_t used = __atomic_load_n(&s->slots_used, __ATOMIC_RELAXED);
+      for (uint32_t i = 0; i < used && i < s->slots; i++) allocs += s->heaps[i].allocs[c], frees += s->heaps[i].frees[c];
+      return std::make_pair(allocs, frees);
+    };
+    auto before = sum();
+    static pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, nullptr, threads);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    std::vector<pthread_t> tids(threads);
+    for (unsigned i = 0; i < threads; i++) {
+      auto body = [](void*) -> void* {
+        void* keep = pool::alloc(16);  // this thread's heap, before the barrier
+        pthread_barrier_wait(&barrier);
+        for (unsigned j = 0; j < 1000; j++) pool::free(pool::alloc(720));
+        pool::free(keep);
+        return nullptr;
+      };
+      if (pthread_create(&tids[i], &attr, body, nullptr) != 0) abort();
+    }
+    for (pthread_t t : tids) pthread_join(t, nullptr);
+    auto after = sum();
+    uint64_t want = (uint64_t)threads * n;
+    if (after.first - before.first != want || after.second - before.second != want) {
+      fprintf(stderr, "allocs +%llu, frees +%llu, want +%llu\n", (unsigned long long)(after.first - before.first),
+              (unsigned long long)(after.second - before.second), (unsigned long long)want);
+      abort();
+    }
+  }, &err);
+  INFO(err);
+  CHECK(sig == 0);
 }
 
 TEST_CASE("a pointer from another allocator goes to the foreign hook", "[pool][foreign]") {
