@@ -23,7 +23,12 @@
 // usable size >= request; no two live blocks overlap; calloc memory is
 // zero; contents survive realloc (the common prefix) and the blocks' whole
 // lifetime; failures are NULL with ENOMEM (posix_memalign: the error code,
-// errno untouched); sensible sizes never fail.
+// errno untouched); sensible sizes never fail. After every op, the pool's
+// own state against the model (check_pool): each page's invariants (see
+// Page in types.hpp), its free lists (bounded, block starts that carry the
+// free canary), the blocks it has handed out equal to the model's live
+// blocks inside it, a large page holding exactly one live block, and
+// usage()'s live block count equal to the model's.
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -38,6 +43,7 @@
 #include <thread>
 
 #include "../../pool/pool.hpp"
+#include "../../pool/segment.hpp"
 
 namespace pool = ringpool::pool;
 
@@ -252,6 +258,77 @@ bool absurd_success(void* p, size_t size) {
   if (pool::usable_size(p) < size) fail("a %zu-byte block has usable size %zu", size, pool::usable_size(p));
   pool::free(p);
   return true;
+}
+
+// ---- the pool against the model ---------------------------------------------
+
+// Blocks of the model that start in [lo, hi).
+size_t model_blocks_in(uintptr_t lo, uintptr_t hi) {
+  size_t n = 0;
+  for (auto it = g_model.live.lower_bound(lo); it != g_model.live.end() && it->first < hi; ++it) n++;
+  return n;
+}
+
+// Length of one of pg's lists; each block must be a carved block start
+// that carries the free canary, and the list at most `bound` long.
+NO_COVERAGE uint32_t list_length(const pool::Page* pg, pool::Block* b, uint32_t bound, const char* which) {
+  uint32_t n = 0;
+  for (; b; b = pool::list_enc(b->next)) {
+    if (++n > bound) fail("page %p: its %s list is longer than %u blocks (a cycle?)", (const void*)pg, which, bound);
+    if (!pool::block_start(pg, b)) fail("page %p: its %s list holds %p, no carved block start", (const void*)pg, which, (void*)b);
+    if (b->canary != (pool::g_cookie ^ reinterpret_cast<uintptr_t>(b)))
+      fail("page %p: block %p on its %s list lacks the free canary", (const void*)pg, (void*)b, which);
+  }
+  return n;
+}
+
+struct PoolWalk {
+  size_t remote;  // blocks on remote-free lists, not yet collected
+};
+
+NO_COVERAGE void check_segment(pool::Segment* s, void* ctx) {
+  PoolWalk* w = static_cast<PoolWalk*>(ctx);
+  for (unsigned u = 1; u < pool::k_units;) {
+    pool::Page* pg = &s->pages[u];
+    if (pg->kind == pool::k_kind_free) {
+      u++;
+      continue;
+    }
+    uintptr_t start = reinterpret_cast<uintptr_t>(pool::page_start(s, pg));
+    uintptr_t end = start + (size_t)pg->span * pool::k_unit;
+    if (pg->kind == pool::k_kind_large) {
+      auto it = g_model.live.find(start);
+      if (it == g_model.live.end() || model_blocks_in(start, end) != 1)
+        fail("large page %p at %#lx holds no live block of the model, or more than one", (void*)pg, (unsigned long)start);
+    } else {
+      uint32_t n = pg->used & ~pool::k_used_full;
+      uint32_t cap = pg->capacity;
+      if (cap > pg->reserved) fail("page %p: %u blocks carved of %u", (void*)pg, cap, pg->reserved);
+      if (pg->carved_below != cap * (pg->block_size * pg->div_magic)) fail("page %p: carved_below is stale", (void*)pg);
+      uint32_t nfree = list_length(pg, pg->free, cap, "free");
+      uint32_t nlocal = list_length(pg, pg->local_free, cap, "local free");
+      uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
+      uint32_t nremote = list_length(pg, reinterpret_cast<pool::Block*>(x & ~pool::k_page_flags), cap, "remote free");
+      if (n < pg->head || n - pg->head + nfree + nlocal != cap)
+        fail("page %p (class %u): used %u - head %u + free %u + local %u != capacity %u", (void*)pg, pg->cls, n, pg->head,
+             nfree, nlocal, cap);
+      size_t live = model_blocks_in(start, end);
+      if (n - pg->head - nremote != live)
+        fail("page %p (class %u): %u blocks handed out (used %u - head %u - remote %u), the model has %zu", (void*)pg,
+             pg->cls, n - pg->head - nremote, n, pg->head, nremote, live);
+      w->remote += nremote;
+    }
+    u += pg->span;
+  }
+}
+
+NO_COVERAGE void check_pool() {
+  PoolWalk w{};
+  pool::for_each_segment(check_segment, &w);
+  pool::UsageTotals u = pool::usage();
+  if (u.live_blocks != g_model.live.size() + w.remote)
+    fail("usage() counts %zu live blocks; the model %zu, plus %zu freed remotely and not yet collected", u.live_blocks,
+         g_model.live.size(), w.remote);
 }
 
 enum Op {
@@ -474,7 +551,10 @@ void run_op(Input& in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in{data, size};
   // Bounded work per input: the input's length bounds it too.
-  for (unsigned i = 0; i < 4096 && !in.empty(); i++) run_op(in);
+  for (unsigned i = 0; i < 4096 && !in.empty(); i++) {
+    run_op(in);
+    check_pool();
+  }
   // Everything goes back, half of it from the worker (remote frees).
   for (unsigned i = 0; i < k_slots; i++) {
     Slot& s = g_model.slots[i];
@@ -483,5 +563,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else release(s, "at the end");
   }
   if (!g_model.live.empty() || g_model.live_bytes != 0) fail("model still holds %zu blocks", g_model.live.size());
+  check_pool();
   return 0;
 }
