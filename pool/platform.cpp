@@ -53,7 +53,14 @@ void* map_aligned(size_t size, size_t align) {
   if (size + align < size) return nullptr;
   // Over-map by `align`, then trim both ends: the kernel has no aligned mmap.
   char* raw = static_cast<char*>(map(size + align));
-  if (raw == nullptr) return nullptr;
+  if (raw == nullptr) {
+    // Short of address space: the hole a freed block of this size and
+    // alignment left is still aligned, and a plain mapping may take it.
+    char* p = static_cast<char*>(map(size));
+    if (p != nullptr && (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0) return p;
+    if (p != nullptr) unmap(p, size);
+    return nullptr;
+  }
   uintptr_t start = (reinterpret_cast<uintptr_t>(raw) + align - 1) & ~(uintptr_t)(align - 1);
   char* p = reinterpret_cast<char*>(start);
   size_t head = p - raw;

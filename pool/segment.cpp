@@ -253,6 +253,10 @@ Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) 
     }
   }
   if (s == nullptr) {
+    // Unit 0 is the header: a run that no segment can hold (2 MiB aligned
+    // with a guard unit) must not map a segment that then stays empty.
+    unsigned lowest = align_units > 1 ? align_units : 1;
+    if (lowest + n > k_units) return nullptr;
     s = segment_new();
     if (s == nullptr) return nullptr;
     first = find_run(s->free_mask, n, align_units);

@@ -15,7 +15,13 @@
 //           that the test needs no memory of its own while memory is short);
 //           the pattern covers the rest of each block.
 //   phase   small (100 B), medium (20 KiB), large (1 MiB), huge (5 MiB),
-//           new[] (1 MiB), nothrow new[] (1 MiB).
+//           new[] (1 MiB), nothrow new[] (1 MiB), aligned_alloc and
+//           posix_memalign at 64 B .. 2 MiB alignments.
+//   filler  untouched 4 MiB blocks taken until the address space is gone
+//           (they cost no memory): then every size class in turn must run
+//           out cleanly in what is left (its pages' free blocks and the free
+//           units of mapped segments), and a block grown with realloc must
+//           fail cleanly and keep its contents.
 //
 // Exits 0 when every phase failed cleanly and recovered, 1 otherwise, 77
 // when there is no address-space limit (nothing would ever fail).
@@ -34,7 +40,9 @@
 
 namespace {
 
-enum How { h_malloc, h_new, h_nothrow };
+enum How { h_malloc, h_new, h_nothrow, h_aligned, h_posix_memalign };
+
+size_t g_align;  // for h_aligned and h_posix_memalign
 
 struct Link {
   Link* next;
@@ -56,8 +64,18 @@ void* get(How how, size_t size, int* err) {
       }
       break;
     case h_nothrow: p = new (std::nothrow) char[size]; break;
+    case h_aligned: p = aligned_alloc(g_align, size); break;
+    case h_posix_memalign: {
+      errno = 12345;
+      int rc = posix_memalign(&p, g_align, size);
+      if (errno != 12345) fail("posix_memalign(%zu, %zu) changed errno to %d", g_align, size, errno);
+      if (rc == 0 && p == nullptr) fail("posix_memalign returned 0 and no block");
+      *err = rc;
+      return rc == 0 ? p : nullptr;
+    }
   }
-  *err = how == h_malloc ? errno : (p ? 0 : ENOMEM);
+  if (p && (how == h_aligned) && (uintptr_t)p % g_align) fail("aligned_alloc(%zu, %zu) = %p: misaligned", g_align, size, p);
+  *err = how == h_malloc || how == h_aligned ? errno : (p ? 0 : ENOMEM);
   return p;
 }
 
@@ -77,8 +95,8 @@ void check_block(const void* p, size_t size, const char* what) {
 
 void put(How how, void* p, size_t size) {
   check_block(p, size, "before free");
-  if (how == h_malloc) free(p);
-  else delete[] static_cast<char*>(p);
+  if (how == h_new || how == h_nothrow) delete[] static_cast<char*>(p);
+  else free(p);
 }
 
 // Allocates onto *chain until a failure; returns how many it got.
@@ -144,6 +162,94 @@ void phase(const char* name, How how, size_t size) {
          name, size, first, freed, again, total);
 }
 
+// Takes untouched 4 MiB blocks until malloc fails: the address space is
+// then gone. Returns the chain (linked through the first word only).
+Link* exhaust() {
+  Link* chain = nullptr;
+  while (void* p = malloc(4u << 20)) {
+    Link* l = static_cast<Link*>(p);
+    l->next = chain;
+    chain = l;
+  }
+  if (errno != ENOMEM) fail("the filler failed with errno %d, want ENOMEM", errno);
+  return chain;
+}
+
+void release(Link* chain) {
+  while (chain) {
+    Link* next = chain->next;
+    free(chain);
+    chain = next;
+  }
+}
+
+// With no address space left, each size class in turn allocates until it
+// fails cleanly, then recovers once the filler goes.
+void every_class() {
+  size_t classes = 0, blocks = 0;
+  for (size_t n = 1; n <= 32768;) {
+    void* probe = malloc(n);
+    if (!probe) fail("every class: malloc(%zu) failed with nothing held", n);
+    size_t size = malloc_usable_size(probe);
+    free(probe);
+    Link* filler = exhaust();
+    Link* chain = nullptr;
+    blocks += fill_until_failure(h_malloc, size, &chain, "every class");
+    free_all(h_malloc, size, &chain);
+    release(filler);
+    malloc_trim(0);
+    void* again = malloc(size);
+    if (!again) fail("every class: malloc(%zu) fails after everything was freed", size);
+    free(again);
+    classes++;
+    n = size + 1;
+  }
+  printf("oom: every class: %zu classes ran out cleanly with the address space gone (%zu blocks in all)\n", classes,
+         blocks);
+}
+
+// A block grown by realloc, with the address space gone and then without:
+// each failure is NULL with ENOMEM and leaves the block and its contents.
+// realloc moves blocks: their bytes follow the offset, not the address.
+void fill_from(char* p, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++) p[i] = (char)(i * 131 + 7);
+}
+
+void check_kept(const char* p, size_t size, const char* what) {
+  for (size_t i = 0; i < size; i++)
+    if (p[i] != (char)(i * 131 + 7)) fail("%s: block %p of %zu bytes corrupt at offset %zu", what, (const void*)p, size, i);
+}
+
+void realloc_growth(bool exhausted) {
+  Link* filler = exhausted ? exhaust() : nullptr;
+  size_t size = 16;
+  char* p = static_cast<char*>(malloc(size));
+  if (!p) fail("realloc growth: no first block");
+  fill_from(p, 0, size);
+  size_t failures = 0;
+  while (size < ((size_t)1 << 40)) {
+    size_t next = size + size / 2 + 8;
+    errno = 0;
+    char* q = static_cast<char*>(realloc(p, next));
+    if (!q) {
+      if (errno != ENOMEM) fail("realloc(%zu -> %zu) failed with errno %d, want ENOMEM", size, next, errno);
+      check_kept(p, size, "after a failed realloc");
+      failures++;
+      break;
+    }
+    check_kept(q, size, "after realloc");
+    fill_from(q, size, next);
+    p = q;
+    size = next;
+  }
+  if (failures == 0) fail("realloc growth reached %zu bytes without a failure", size);
+  free(p);
+  release(filler);
+  malloc_trim(0);
+  printf("oom: realloc growth%s: failed cleanly at %zu bytes, block intact\n", exhausted ? " (no space left)" : "",
+         size);
+}
+
 }  // namespace
 
 int main() {
@@ -173,6 +279,21 @@ int main() {
     g_max_blocks = (size_t)(rl.rlim_cur / p.size) + 1000;
     phase(p.name, p.how, p.size);
   }
+  static const size_t aligns[] = {64, 4096, 65536, 2u << 20};
+  for (size_t a : aligns) {
+    g_align = a;
+    size_t size = a >= 65536 ? a : 3000;
+    g_max_blocks = (size_t)(rl.rlim_cur / size) + 1000;
+    char name[64];
+    snprintf(name, sizeof name, "aligned %zu", a);
+    phase(name, h_aligned, size);
+    snprintf(name, sizeof name, "posix_memalign %zu", a);
+    phase(name, h_posix_memalign, size);
+  }
+  g_max_blocks = (size_t)(rl.rlim_cur / 16) + 1000;
+  every_class();
+  realloc_growth(false);
+  realloc_growth(true);
   printf("oom: ok\n");
   return 0;
 }
