@@ -12,8 +12,9 @@
 //   snapshot  what a reader computes: frees are read before allocations, so
 //             live = allocs - frees is never negative.
 //
-// One field list (RINGPOOL_GLOBAL_COUNTERS) drives the struct, the snapshot
-// and the printing, so they cannot drift apart.
+// One field list (RINGPOOL_GLOBAL_COUNTERS: name, counter or gauge, help)
+// drives the struct, the snapshot and every output format (text, JSON,
+// tools/metrics.cpp), so they cannot drift apart.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -22,21 +23,21 @@
 
 namespace ringpool::pool {
 
-#define RINGPOOL_GLOBAL_COUNTERS(X)                                       \
-  X(segments_mapped, "segments mapped since start")                     \
-  X(foreign_frees, "frees of pointers ringpool did not allocate")       \
-  X(foreign_reallocs, "reallocs of pointers ringpool did not allocate") \
-  X(threads_started, "thread heaps taken by new threads")               \
-  X(threads_exited, "thread heaps handed back at thread exit")          \
-  X(heaps_adopted, "idle heaps merged into a running thread")           \
-  X(pages_reclaimed, "full pages handed back by a remote free")         \
-  X(idle_heap_bytes, "bytes in pages held by the heaps of exited threads") \
-  X(socket_routed, "socket calls routed through io_uring")              \
-  X(socket_passed, "socket calls passed straight to libc")              \
-  X(socket_fallback, "socket calls that fell back after io_uring failed")
+#define RINGPOOL_GLOBAL_COUNTERS(X)                                                \
+  X(segments_mapped, counter, "segments mapped since start")                     \
+  X(foreign_frees, counter, "frees of pointers ringpool did not allocate")       \
+  X(foreign_reallocs, counter, "reallocs of pointers ringpool did not allocate") \
+  X(threads_started, counter, "thread heaps taken by new threads")               \
+  X(threads_exited, counter, "thread heaps handed back at thread exit")          \
+  X(heaps_adopted, counter, "idle heaps merged into a running thread")           \
+  X(pages_reclaimed, counter, "full pages handed back by a remote free")         \
+  X(idle_heap_bytes, gauge, "bytes in pages held by the heaps of exited threads") \
+  X(socket_routed, counter, "socket calls routed through io_uring")              \
+  X(socket_passed, counter, "socket calls passed straight to libc")              \
+  X(socket_fallback, counter, "socket calls that fell back after io_uring failed")
 
 struct GlobalStats {
-#define RINGPOOL_FIELD(name, help) uint64_t name;
+#define RINGPOOL_FIELD(name, kind, help) uint64_t name;
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_FIELD)
 #undef RINGPOOL_FIELD
 };

@@ -97,7 +97,7 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
   out->dirty = b.dirty;
   out->released = b.purged;
   out->meta_bytes = b.meta_bytes;
-#define RINGPOOL_COPY(name, help) out->global.name = load(s->global.name);
+#define RINGPOOL_COPY(name, kind, help) out->global.name = load(s->global.name);
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_COPY)
 #undef RINGPOOL_COPY
   for (uint32_t i = 0; i < used; i++) {
@@ -170,7 +170,7 @@ size_t format_json(const Snapshot& s, char* buf, size_t size) {
   o.put("\"requested_bytes\":%llu,\"block_bytes\":%llu,", u(s.requested_bytes), u(s.block_bytes));
   o.put("\"counters\":{");
   const char* sep = "";
-#define RINGPOOL_JSON(name, help)                                \
+#define RINGPOOL_JSON(name, kind, help)                                \
   o.put("%s\"" #name "\":%llu", sep, u(s.global.name));           \
   sep = ",";
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_JSON)

@@ -13,7 +13,8 @@ ok() { echo "ok - $1"; pass=$((pass + 1)); }
 notok() { echo "not ok - $1"; fail=$((fail + 1)); }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
 tmp=$(mktemp -d)
-trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+mpid=
+trap 'kill -9 $pid $mpid 2>/dev/null; rm -rf "$tmp"' EXIT
 
 fifo=$tmp/ready
 mkfifo "$fifo"
@@ -159,6 +160,65 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
 else
   echo "skip - another user's process (needs root and setpriv)"
 fi
+
+# ---- metrics: Prometheus text format, OpenMetrics, node_exporter's textfile
+LD_PRELOAD=$lib "$target" 30 4 > "$fifo" &
+mpid=$!
+read -r line < "$fifo"
+"$cli" stat --format prometheus "$mpid" > "$tmp/stat.prom"
+check "stat --format prometheus: the threads and the 100-byte blocks of a 5-thread process" \
+  'grep -q "^ringpool_threads{pid=\"$mpid\",command=\"stats_target\"} 5$" "$tmp/stat.prom" &&
+   grep -Eq "^ringpool_class_live_blocks\{pid=\"$mpid\",command=\"stats_target\",class=\"112\"\} 100[0-9]{2}$" "$tmp/stat.prom"'
+"$cli" top --format prometheus > "$tmp/top.prom"
+check "top --format prometheus: one series per process, labelled by pid" \
+  'grep -q "^ringpool_live_bytes{pid=\"$mpid\",command=\"stats_target\"} " "$tmp/top.prom"'
+if command -v promtool > /dev/null; then
+  check "promtool check metrics accepts stat's output" 'promtool check metrics < "$tmp/stat.prom" 2> "$tmp/lint"'
+  check "promtool check metrics accepts top's output" 'promtool check metrics < "$tmp/top.prom" 2>> "$tmp/lint"'
+  [ -s "$tmp/lint" ] && sed 's/^/#   /' "$tmp/lint"
+else
+  echo "skip - promtool check metrics (Debian: apt-get install prometheus)"
+fi
+"$cli" stat --format openmetrics "$mpid" > "$tmp/stat.om"
+"$cli" top --format openmetrics > "$tmp/top.om"
+if /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2> /dev/null; then
+  for f in stat top; do
+    check "$f --format openmetrics parses as OpenMetrics 1.0 (prometheus_client, strict)" \
+      '/usr/bin/python3 -c "import sys; from prometheus_client.openmetrics.parser import text_string_to_metric_families as p; n = len(list(p(open(sys.argv[1]).read()))); sys.exit(n < 20)" "$tmp/$f.om"'
+  done
+else
+  check "openmetrics output ends with # EOF" '[ "$(tail -n 1 "$tmp/stat.om")" = "# EOF" ]'
+  echo "skip - strict OpenMetrics parse (Debian: apt-get install python3-prometheus-client)"
+fi
+mkdir "$tmp/textfile"
+tf=$tmp/textfile/ringpool.prom
+"$cli" top --textfile "$tf"
+check "top --textfile writes the metrics and leaves no temporary file" \
+  'grep -q "^ringpool_live_bytes{pid=\"$mpid\"" "$tf" && [ "$(ls -A "$tmp/textfile")" = ringpool.prom ]'
+# Writers killed at random moments, a reader watching: every read is whole.
+: > "$tmp/partial"
+( while [ ! -e "$tmp/stop" ]; do
+    tail -n 1 "$tf" | grep -q "^ringpool_uptime_seconds{" || echo partial >> "$tmp/partial"
+  done ) &
+reader=$!
+i=0
+while [ $i -lt 20 ]; do
+  "$cli" top --textfile "$tf" --interval 0.001 &
+  w=$!
+  r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
+  sleep 0.0$((r % 9 + 1))
+  kill -9 $w
+  wait $w 2> /dev/null
+  i=$((i + 1))
+done
+touch "$tmp/stop"
+wait $reader
+check "a textfile writer killed mid-write 20 times never leaves a partial file" '[ ! -s "$tmp/partial" ] && tail -n 1 "$tf" | grep -q "^ringpool_uptime_seconds{"'
+"$cli" top --textfile "$tf"
+check "the next writer removes the temporary files of killed ones" '[ "$(ls -A "$tmp/textfile")" = ringpool.prom ]'
+"$cli" stat --textfile "$tmp/textfile/x.prom" --format json "$mpid" 2> "$tmp/err"
+check "--textfile with --format json is refused" '[ $? -eq 2 ] && grep -q "textfile" "$tmp/err"'
+kill $mpid
 
 RINGPOOL_STATS=1 LD_PRELOAD=$lib "$target" 0 > /dev/null 2> "$tmp/summary"
 check "RINGPOOL_STATS=1 prints the summary at exit" 'grep -q "^ringpool statistics for pid" "$tmp/summary"'

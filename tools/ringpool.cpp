@@ -22,8 +22,8 @@ namespace {
 int usage(FILE* out, int rc) {
   fprintf(out,
           "usage: ringpool run [--stats] [--verbose] [--uring] [--profile FILE] [--lib PATH] [--] PROGRAM [ARGS...]\n"
-          "       ringpool stat [--json] [--watch SECONDS] PID\n"
-          "       ringpool top [--once] [--interval SECONDS]\n"
+          "       ringpool stat [--format text|json|prometheus|openmetrics] [--textfile FILE] [--watch SECONDS] PID\n"
+          "       ringpool top [--format text|prometheus|openmetrics] [--textfile FILE] [--once] [--interval SECONDS]\n"
           "       ringpool profile [--top N] [--flame OUT.svg] [--by live|alloc] [--output FILE] [--timeout SECONDS] PID|FILE\n"
           "       ringpool version\n"
           "       ringpool help\n"

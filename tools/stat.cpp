@@ -140,16 +140,74 @@ std::string human(uint64_t v) {
   return b;
 }
 
+enum class Format { text, json, prometheus, openmetrics };
+
+bool parse_format(const char* s, Format* f) {
+  std::string v = s ? s : "";
+  if (v == "text") *f = Format::text;
+  else if (v == "json") *f = Format::json;
+  else if (v == "prometheus") *f = Format::prometheus;
+  else if (v == "openmetrics") *f = Format::openmetrics;
+  else return false;
+  return true;
+}
+
+bool is_metrics(Format f) { return f == Format::prometheus || f == Format::openmetrics; }
+
+std::string metrics_of(const std::vector<MetricsProcess>& procs, Format f) {
+  return format_metrics(procs, f == Format::openmetrics ? MetricsFormat::openmetrics : MetricsFormat::prometheus);
+}
+
+// Options both commands take: --format F (--json), --textfile FILE.
+// Returns 1 if argv[*i] was one (consumed), 0 if not, -1 on a bad value.
+int output_option(const char* cmd, int argc, char** argv, int* i, Format* f, std::string* textfile) {
+  std::string a = argv[*i];
+  if (a == "--json") {
+    *f = Format::json;
+    return 1;
+  }
+  if (a == "--format") {
+    if (*i + 1 >= argc || !parse_format(argv[*i + 1], f)) {
+      fprintf(stderr, "ringpool %s: --format needs text, json, prometheus or openmetrics\n", cmd);
+      return -1;
+    }
+    ++*i;
+    return 1;
+  }
+  if (a == "--textfile") {
+    if (*i + 1 >= argc || !argv[*i + 1][0]) {
+      fprintf(stderr, "ringpool %s: --textfile needs a file name\n", cmd);
+      return -1;
+    }
+    *textfile = argv[++*i];
+    return 1;
+  }
+  return 0;
+}
+
+// Text to stdout, or to the textfile, replaced in one step.
+bool emit(const char* cmd, const std::string& text, const std::string& textfile) {
+  if (textfile.empty()) {
+    fputs(text.c_str(), stdout);
+    fflush(stdout);
+    return true;
+  }
+  if (write_file_atomically(textfile, text)) return true;
+  fprintf(stderr, "ringpool %s: cannot write %s: %s\n", cmd, textfile.c_str(), strerror(errno));
+  return false;
+}
+
 }  // namespace
 
 int cmd_stat(int argc, char** argv) {
-  bool json = false;
+  Format format = Format::text;
+  std::string textfile;
   double watch = 0;
   int pid = 0;
   for (int i = 0; i < argc; i++) {
     std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
+    if (int o = output_option("stat", argc, argv, &i, &format, &textfile)) {
+      if (o < 0) return 2;
     } else if (a == "--watch") {
       if (i + 1 >= argc || !parse_seconds(argv[i + 1], &watch)) {
         fprintf(stderr, "ringpool stat: --watch needs a number of seconds\n");
@@ -166,7 +224,12 @@ int cmd_stat(int argc, char** argv) {
     }
   }
   if (pid == 0) {
-    fprintf(stderr, "usage: ringpool stat [--json] [--watch SECONDS] PID\n");
+    fprintf(stderr, "usage: ringpool stat [--format text|json|prometheus|openmetrics] [--textfile FILE] [--watch SECONDS] PID\n");
+    return 2;
+  }
+  if (!textfile.empty() && format == Format::text) format = Format::prometheus;
+  if (!textfile.empty() && !is_metrics(format)) {
+    fprintf(stderr, "ringpool stat: --textfile writes metrics: --format prometheus or openmetrics\n");
     return 2;
   }
   remove_stale();
@@ -185,40 +248,57 @@ int cmd_stat(int argc, char** argv) {
       fprintf(stderr, "ringpool stat: process %d: the stats channel is malformed or of another version\n", pid);
       return 1;
     }
-    std::vector<char> buf(1 << 16);
-    size_t n = json ? pool::format_json(s, buf.data(), buf.size()) : pool::format_text(s, true, buf.data(), buf.size());
-    if (n >= buf.size()) {
-      buf.resize(n + 1);
-      json ? pool::format_json(s, buf.data(), buf.size()) : pool::format_text(s, true, buf.data(), buf.size());
+    std::string text;
+    if (is_metrics(format)) {
+      text = metrics_of({MetricsProcess{pid, comm_of(pid), s}}, format);
+    } else {
+      bool json = format == Format::json;
+      std::vector<char> buf(1 << 16);
+      size_t n = json ? pool::format_json(s, buf.data(), buf.size()) : pool::format_text(s, true, buf.data(), buf.size());
+      if (n >= buf.size()) {
+        buf.resize(n + 1);
+        json ? pool::format_json(s, buf.data(), buf.size()) : pool::format_text(s, true, buf.data(), buf.size());
+      }
+      text = buf.data();
+      if (watch > 0 && !json && isatty(1)) fputs("\033[H\033[2J", stdout);
+      if (watch > 0 && !json && round > 0 && !isatty(1)) fputs("\n", stdout);
     }
-    if (watch > 0 && !json && isatty(1)) fputs("\033[H\033[2J", stdout);
-    if (watch > 0 && !json && round > 0 && !isatty(1)) fputs("\n", stdout);
-    fputs(buf.data(), stdout);
-    fflush(stdout);
+    if (!emit("stat", text, textfile)) return 1;
     if (watch <= 0) return 0;
     sleep_seconds(watch);
   }
 }
 
 int cmd_top(int argc, char** argv) {
-  bool once = false;
+  bool once = false, interval_given = false;
   double interval = 2;
+  Format format = Format::text;
+  std::string textfile;
   for (int i = 0; i < argc; i++) {
     std::string a = argv[i];
-    if (a == "--once") {
+    if (int o = output_option("top", argc, argv, &i, &format, &textfile)) {
+      if (o < 0) return 2;
+    } else if (a == "--once") {
       once = true;
     } else if (a == "--interval") {
       if (i + 1 >= argc || !parse_seconds(argv[i + 1], &interval)) {
         fprintf(stderr, "ringpool top: --interval needs a number of seconds\n");
         return 2;
       }
+      interval_given = true;
       i++;
     } else {
       fprintf(stderr, "ringpool top: unknown argument '%s'\n", a.c_str());
       return 2;
     }
   }
-  if (!isatty(1)) once = true;
+  if (!textfile.empty() && format == Format::text) format = Format::prometheus;
+  if (format == Format::json || (!textfile.empty() && !is_metrics(format))) {
+    fprintf(stderr, "ringpool top: --format is text, prometheus or openmetrics (--textfile: the latter two)\n");
+    return 2;
+  }
+  // Metrics go to a pipe or a file: once, unless an interval is asked for.
+  if (is_metrics(format) ? !interval_given : !isatty(1)) once = true;
   for (;;) {
     struct Row {
       int pid;
@@ -234,6 +314,14 @@ int cmd_top(int argc, char** argv) {
       if (snapshot_of(r, pid, &row.s)) rows.push_back(row);
     }
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s.resident > b.s.resident; });
+    if (is_metrics(format)) {
+      std::vector<MetricsProcess> procs;
+      for (const Row& r : rows) procs.push_back(MetricsProcess{r.pid, r.comm, r.s});
+      if (!emit("top", metrics_of(procs, format), textfile)) return 1;
+      if (once) return 0;
+      sleep_seconds(interval);
+      continue;
+    }
     if (!once) fputs("\033[H\033[2J", stdout);
     printf("%8s  %-16s %10s %10s %10s %8s\n", "PID", "COMMAND", "LIVE", "RESIDENT", "OVERHEAD", "THREADS");
     for (const Row& r : rows) {

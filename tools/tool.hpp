@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "../pool/stats.hpp"
+
 namespace ringpool::tool {
 
 // The library to preload: next to the tool, else the installed libdir.
@@ -21,6 +23,19 @@ std::vector<int> channel_pids(const char* kind);
 long effective_uid(int pid);
 // Remove the channel files of processes that are gone, where this tool may.
 void remove_stale();
+// Metrics (tools/metrics.cpp): the snapshots of processes in the
+// Prometheus text format or OpenMetrics, labelled by pid and command.
+struct MetricsProcess {
+  int pid;
+  std::string comm;
+  pool::Snapshot s;
+};
+enum class MetricsFormat { prometheus, openmetrics };
+std::string format_metrics(const std::vector<MetricsProcess>& procs, MetricsFormat f);
+// Replace path's contents in one step: a temporary file beside it (removed
+// by the next writer if this one is killed), fsync, rename. False with
+// errno on failure; path is then as it was.
+bool write_file_atomically(const std::string& path, const std::string& text);
 int cmd_run(int argc, char** argv);
 int cmd_stat(int argc, char** argv);
 int cmd_top(int argc, char** argv);

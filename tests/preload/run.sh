@@ -323,6 +323,25 @@ for i in 1 2 3; do
 done
 prog status "many_threads: 100000 threads, rss bounded" 300 many_threads
 
+# Under valgrind's memcheck the program is checked with memcheck's own
+# allocator: it must replace the library's functions as it replaces libc's
+# (valgrind 3.19, Debian 12's, does so by itself; --soname-synonyms names the library
+# for any version), or it sees no heap blocks at all.
+case_memcheck() {
+    local name="memcheck replaces the library's malloc: $1" out
+    if ! have valgrind; then skip "$name" "valgrind not installed"; return; fi
+    out=$(mktemp)
+    LD_PRELOAD=$LIB timeout 120 valgrind --leak-check=full $2 "$PROGDIR/memcheck_target" > /dev/null 2> "$out"
+    if grep -q "Invalid read of size 1" "$out" && grep -q "definitely lost: 123 bytes in 1 blocks" "$out"; then
+        pass "$name"
+    else
+        fail "$name" "no use after free or leak report"; diag "$out"
+    fi
+    rm -f "$out"
+}
+case_memcheck "with no option" ""
+case_memcheck "with --soname-synonyms=somalloc=libringpool.so.1" "--soname-synonyms=somalloc=libringpool.so.1"
+
 if [ "$skipped" -gt 0 ]; then
     echo "preload: $passed passed, $failed failed, $skipped skipped"
 else
