@@ -1,6 +1,7 @@
 # ringpool: a plain Makefile. Honours CC CXX CFLAGS CXXFLAGS CPPFLAGS LDFLAGS
 # prefix exec_prefix bindir libdir includedir mandir DESTDIR; the flags the
-# library needs live in their own variables so user flags cannot drop them.
+# library needs live in their own variables so user flags cannot drop them,
+# and the user's come after them, so that `make CXXFLAGS=-O0` means it.
 # Quiet unless V=1.
 
 VERSION := $(shell cat VERSION)
@@ -69,7 +70,7 @@ UNIT_BIN := $(BUILD)/tests/unit
 .PHONY: all check check-unit check-symbols check-stats check-hostile clean demo install uninstall
 all: $(LIB) $(LIB_DEV) $(CLI)
 
-$(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS)
+$(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS)
 $(OBJ)/pool/%.o: pool/%.cpp
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CXX     $<")
@@ -94,7 +95,7 @@ $(LIB_DEV): $(LIB)
 $(OBJ)/tools/%.o: tools/%.cpp
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CXX     $<")
-	$(Q)$(CXX) $(TOOL_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(TOOL_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(TOOL_CPPFLAGS) $(CPPFLAGS) $(TOOL_CXXFLAGS) $(CXXFLAGS) -c $< -o $@
 
 TOOL_SRC := $(wildcard tools/*.cpp)
 TOOL_OBJ := $(TOOL_SRC:%.cpp=$(OBJ)/%.o)
@@ -108,7 +109,7 @@ $(CLI): $(TOOL_OBJ) $(TOOL_POOL_OBJ)
 $(OBJ)/tests/unit/%.o: tests/unit/%.cpp
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CXX     $<")
-	$(Q)$(CXX) $(TEST_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(TEST_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(TEST_CPPFLAGS) $(CPPFLAGS) $(TEST_CXXFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(POOL_OBJ)
 	@mkdir -p $(@D)
@@ -138,10 +139,10 @@ HOSTILE_LIBS := $(HOSTILE_BIN)/libdeep.so $(HOSTILE_BIN)/libearly.so
 HOSTILE_CFLAGS := -O2 -g -pthread -fno-builtin-malloc -fno-builtin-free -fno-builtin-realloc
 $(HOSTILE_BIN)/lib%.so: tests/hostile/%.c
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(HOSTILE_CFLAGS) -fPIC -shared -o $@ $< -ldl
+	$(Q)$(CC) $(HOSTILE_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 $(HOSTILE_BIN)/%: tests/hostile/%.c
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(HOSTILE_CFLAGS) -o $@ $< -ldl
+	$(Q)$(CC) $(HOSTILE_CFLAGS) $(CFLAGS) -o $@ $< -ldl
 
 check-hostile: all $(HOSTILE_PROGS) $(HOSTILE_LIBS)
 	tests/check-hostile.sh $(LIB) $(HOSTILE_BIN)

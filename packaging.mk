@@ -40,11 +40,18 @@ PACKAGING_BUILD_REL := $(patsubst $(CURDIR)/%,%,$(abspath $(BUILD)))
 # prefix=/usr` rebuilds what has the directories compiled in.
 packaging-force:
 
+# $(call pc_rel,DIR,BASE,NAME): DIR with a leading BASE written as ${NAME},
+# so that pkg-config --define-variable=prefix=... relocates the file.
+pc_rel = $(if $(filter $(2),$(1)),$${$(3)},$(patsubst $(2)/%,$${$(3)}/%,$(1)))
+PC_EXEC_PREFIX = $(call pc_rel,$(exec_prefix),$(prefix),prefix)
+PC_LIBDIR = $(call pc_rel,$(call pc_rel,$(libdir),$(exec_prefix),exec_prefix),$(prefix),prefix)
+PC_INCLUDEDIR = $(call pc_rel,$(includedir),$(prefix),prefix)
+
 pc: $(PC)
 $(PC): ringpool.pc.in VERSION packaging-force
 	@mkdir -p $(@D)
-	$(Q)sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(exec_prefix)|g' \
-	  -e 's|@libdir@|$(libdir)|g' -e 's|@includedir@|$(includedir)|g' \
+	$(Q)sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(PC_EXEC_PREFIX)|g' \
+	  -e 's|@libdir@|$(PC_LIBDIR)|g' -e 's|@includedir@|$(PC_INCLUDEDIR)|g' \
 	  -e 's|@VERSION@|$(VERSION)|g' $< > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 

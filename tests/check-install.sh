@@ -77,6 +77,15 @@ one_install() {
     else
       fail "$name: pkg-config says '$got_v' '$cflags' '$libs'"
     fi
+    # The .pc file is written relative to ${prefix}, so that redefining it
+    # relocates every path, as with any pkg-config file.
+    rel=$(echo $(PKG_CONFIG_LIBDIR=$root$libdir/pkgconfig PKG_CONFIG_PATH= PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 \
+      PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 pkg-config --define-variable=prefix="$root/usr" --cflags --libs ringpool))
+    if [ "$rel" = "-I$root/usr/include -L$root$libdir -lringpool" ]; then
+      pass "$name: pkg-config --define-variable=prefix relocates the paths"
+    else
+      fail "$name: pkg-config --define-variable=prefix=$root/usr says '$rel'"
+    fi
     # shellcheck disable=SC2086
     if ! $CC ${CPPFLAGS:-} ${CFLAGS:-} $cflags -o "$tmp/$name-stats" "$top/examples/stats.c" \
          ${LDFLAGS:-} $libs >"$tmp/$name-cc.log" 2>&1; then

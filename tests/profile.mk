@@ -25,12 +25,12 @@ profile-programs: $(PROFILE_TEST_PROGS) $(PROFILE_TEST_PLUGIN)
 $(PROFILE_TEST_PROGS): $(PROFILE_TEST_DIR)/%: tests/profile/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PROFILE_TEST_FLAGS) -rdynamic $(LDFLAGS) -o $@ $< -ldl
+	$(Q)$(CC) $(CPPFLAGS) $(PROFILE_TEST_FLAGS) $(CFLAGS) -rdynamic $(LDFLAGS) -o $@ $< -ldl
 
 $(PROFILE_TEST_PLUGIN): tests/profile/plugin.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PROFILE_TEST_FLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(PROFILE_TEST_FLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
 check-profile: $(LIB) $(CLI) profile-programs
 	tests/check-profile.sh $(CLI) $(LIB) $(PROFILE_TEST_DIR)

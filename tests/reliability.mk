@@ -57,12 +57,12 @@ SAN_UNIT_tsan := $(UNIT_SRC:%.cpp=$(SAN_DIR)/tsan/%.o)
 $(SAN_DIR)/asan/%.o: %.cpp
 	$(REL_SAY) CXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_asan) -c $< -o $@
+	$(REL_Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_asan) $(CXXFLAGS) -c $< -o $@
 
 $(SAN_DIR)/tsan/%.o: %.cpp
 	$(REL_SAY) CXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_tsan) -c $< -o $@
+	$(REL_Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_tsan) $(CXXFLAGS) -c $< -o $@
 
 $(SAN_DIR)/unit-asan: $(SAN_UNIT_asan) $(SAN_POOL_asan)
 	$(REL_SAY) LINK $@
@@ -180,12 +180,12 @@ REL_BINS := $(REL_C:$(REL_SRCDIR)/%.c=$(REL_DIR)/%) $(REL_CXX:$(REL_SRCDIR)/%.cp
 $(REL_DIR)/%: $(REL_SRCDIR)/%.c tests/programs/testutil.h
 	$(REL_SAY) CC $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(REL_FLAGS) $(LDFLAGS) -o $@ $< -ldl
+	$(REL_Q)$(CC) $(CPPFLAGS) $(REL_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 $(REL_DIR)/%: $(REL_SRCDIR)/%.cpp tests/programs/testutil.h
 	$(REL_SAY) CXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(REL_FLAGS) -std=c++20 $(LDFLAGS) -o $@ $< -ldl
+	$(REL_Q)$(CXX) $(CPPFLAGS) $(REL_FLAGS) -std=c++20 $(CXXFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 .PHONY: reliability-programs check-reliability
 reliability-programs: $(REL_BINS)
