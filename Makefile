@@ -54,7 +54,7 @@ POOL_SRC := $(wildcard pool/*.cpp)
 PRELOAD_SRC := $(wildcard preload/*.cpp)
 POOL_OBJ := $(POOL_SRC:%.cpp=$(OBJ)/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.cpp=$(OBJ)/%.o)
-# The io_uring socket shim (issue 7): SHIM_OBJ, check-shim, bench-uring.
+# The io_uring socket shim: SHIM_OBJ, check-shim, bench-uring.
 -include uring_shim/shim.mk
 LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ) $(SHIM_OBJ)
 

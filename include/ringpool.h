@@ -37,8 +37,10 @@ extern "C" {
 const char* ringpool_version(void);
 
 /* A snapshot of the allocator's counters, all in bytes or counts.
- * Invariants of one snapshot (taken under the allocator's lock, so totals
- * are not torn):
+ * Invariants of one snapshot (the back end's totals are copied as one
+ * consistent set; the threads' counters are read while the threads run,
+ * frees before allocations, so no count is torn or negative, and blocks
+ * allocated or freed while it is taken may be counted or not):
  *   live_bytes <= page_bytes + large_bytes + huge_bytes
  *   free_in_pages <= page_bytes
  *   resident <= mapped,  dirty <= mapped */

@@ -1,5 +1,5 @@
 # tests/reliability.mk: sanitizers, fuzzing, fault injection and the other
-# checks of issue 9 (reliability and security under fire). Included by the
+# checks of reliability and security under fire. Included by the
 # top-level Makefile (-include tests/reliability.mk), after POOL_SRC,
 # UNIT_SRC, LIB and CLI are set.
 #

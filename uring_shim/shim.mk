@@ -1,4 +1,4 @@
-# uring_shim/shim.mk: the io_uring socket shim (issue 7), its tests and its
+# uring_shim/shim.mk: the io_uring socket shim, its tests and its
 # benchmark. Included by the top-level Makefile (`-include uring_shim/shim.mk`)
 # before LIB_OBJ is set, so that the library can link $(SHIM_OBJ).
 #

@@ -1,4 +1,4 @@
-// uring_shim/: the optional io_uring socket shim (issue 7).
+// uring_shim/: the optional io_uring socket shim.
 //
 // With RINGPOOL_URING=1 the blocking socket calls of the program (accept,
 // connect, recv*, send*, and read/write/readv/writev on sockets, with their

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reliability suite of issue 9: injected faults, a real address-space
+# The reliability suite: injected faults, a real address-space
 # limit, signals during allocation, fork and thread churn, the stats
 # channel's security, and the fuzz regression inputs. Every case runs
 # under a timeout.
