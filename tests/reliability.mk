@@ -6,10 +6,13 @@
 # Targets
 #   check-sanitize      the unit tests of pool/ (linked directly) under
 #                       AddressSanitizer+UBSan, then ThreadSanitizer
-#   fuzz                each libFuzzer target for FUZZ_SECONDS (clang);
+#   fuzz                each libFuzzer target for FUZZ_SECONDS (clang), from
+#                       the corpus kept in tests/fuzz/corpus/TARGET/;
 #                       crashes are moved to tests/fuzz/regress/TARGET/
-#   check-fuzz-regress  replay tests/fuzz/regress/ under ASan+UBSan (gcc is
-#                       enough: a small driver stands in for libFuzzer)
+#   fuzz-merge          add the new coverage of the last run to that corpus
+#   check-fuzz-regress  replay tests/fuzz/{regress,seeds,corpus}/ under
+#                       ASan+UBSan (gcc is enough: a small driver stands in
+#                       for libFuzzer)
 #   check-reliability   faults, ulimit -v, signals, fork and thread churn,
 #                       the stats channel's security, the fuzz regressions;
 #                       "ok"/"not ok"/"skip" lines and one summary line
@@ -121,9 +124,9 @@ $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_POOL_OBJ)
 	$(REL_SAY) LINK $@
 	$(REL_Q)$(FUZZ_CXX) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ -ldl
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-merge
 ifeq ($(FUZZ_CXX),)
-fuzz fuzz-build:
+fuzz fuzz-build fuzz-merge:
 	@echo "fuzz: no clang++ found (Debian: apt-get install clang), or set FUZZ_CXX"; exit 1
 else
 fuzz-build: $(FUZZ_BINS)
@@ -137,7 +140,7 @@ fuzz: fuzz-build
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=30 \
 	    -rss_limit_mb=4096 -max_len=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS) \
-	    $(FUZZ_DIR)/corpus/$$t tests/fuzz/regress/$$t $$([ -d tests/fuzz/seeds/$$t ] && echo tests/fuzz/seeds/$$t) 2>&1 | tee $(FUZZ_DIR)/$$t.log \
+	    $(FUZZ_DIR)/corpus/$$t tests/fuzz/regress/$$t $$(for d in tests/fuzz/seeds/$$t tests/fuzz/corpus/$$t; do [ -d $$d ] && echo $$d; done) 2>&1 | tee $(FUZZ_DIR)/$$t.log \
 	    | grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' || true; \
 	  for a in $(FUZZ_DIR)/artifacts/$$t/*; do \
 	    [ -f "$$a" ] || continue; \
@@ -146,6 +149,17 @@ fuzz: fuzz-build
 	done; \
 	if [ -n "$$found" ]; then echo "fuzz: findings above; see $(FUZZ_DIR)/*.log"; exit 1; fi; \
 	echo "fuzz: no crashes"
+
+# Adds to tests/fuzz/corpus/TARGET the inputs of the last `make fuzz` that
+# reach coverage it lacks (libFuzzer -merge=1): the corpus kept in the tree,
+# which the next `make fuzz` starts from and check-fuzz-regress replays.
+fuzz-merge: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/corpus/$$t $(FUZZ_DIR)/corpus/$$t; \
+	  before=$$(ls tests/fuzz/corpus/$$t | wc -l); \
+	  $(FUZZ_DIR)/$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_DIR)/corpus/$$t > $(FUZZ_DIR)/$$t.merge.log 2>&1; \
+	  echo "fuzz-merge: $$t: $$before -> $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; \
+	done
 endif
 
 # Replay: the same harnesses, built with $(CXX) and ASan+UBSan, fed the
@@ -159,7 +173,7 @@ $(SAN_DIR)/replay_%: $(SAN_DIR)/asan/tests/fuzz/%.o $(SAN_DIR)/asan/tests/fuzz/r
 .PHONY: check-fuzz-regress
 check-fuzz-regress: $(REPLAY_BINS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	  dirs=""; for d in tests/fuzz/regress/$$t tests/fuzz/seeds/$$t; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
+	  dirs=""; for d in tests/fuzz/regress/$$t tests/fuzz/seeds/$$t tests/fuzz/corpus/$$t; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
 	  if $(SAN_ENV_asan) timeout -k 5 300 $(SAN_DIR)/replay_$$t $$dirs > $(SAN_DIR)/replay_$$t.log 2>&1; then \
 	    echo "ok - fuzz regressions replay cleanly: $$t ($$(tail -n 1 $(SAN_DIR)/replay_$$t.log))"; \
 	  else \
