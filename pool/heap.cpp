@@ -1060,7 +1060,10 @@ void free_other(Page* pg, void* p) {
   }
 }
 
-void report_double_free(void* p) { report_bad_pointer("free(): double free detected", p); }
+// A block carved but never handed out carries the free canary too.
+void report_double_free(void* p) {
+  report_bad_pointer("free(): double free detected (the block is free: freed before, or never handed out)", p);
+}
 
 void report_not_block_start(void* p) {
   report_bad_pointer(past_carved(page_of(p), p) ? "free(): invalid pointer (never allocated: past the blocks of its page)"

@@ -741,6 +741,20 @@ TEST_CASE("every kind of bad pointer stops the program with its kind and the add
   }
 }
 
+TEST_CASE("freeing a carved block never handed out is reported as a free block", "[pool][bad]") {
+  std::string err;
+  int sig = child_signal([] {
+    char* p = static_cast<char*>(pool::alloc(3000));  // its page carves the blocks of one OS page
+    pool::Page* pg = page_of(p);
+    char* next = p + pg->block_size;
+    if (!pool::block_start(pg, next)) abort();  // not carved: nothing to test (fails below)
+    pool::free(next);
+  }, &err);
+  CHECK(sig == SIGABRT);
+  CHECK(err.find("never handed out") != std::string::npos);
+  CHECK(err.find(": 0x") != std::string::npos);
+}
+
 TEST_CASE("freeing a large block twice aborts with a message", "[pool][bad]") {
   std::string err;
   int sig = child_signal([] {
