@@ -564,10 +564,23 @@ bool large_resize(Page* pg, size_t new_size) {
   return true;
 }
 
+// Huge mappings come in quarter steps between powers of two: at most a
+// quarter more address space than asked for (memory is only what is
+// touched), and a freed mapping then serves whole the next blocks of about
+// its size, with no system call.
+size_t huge_mapping_size(size_t n) {
+  size_t r = round_os(n);
+  if (r < n) return 0;
+  size_t step = (size_t)1 << (61 - __builtin_clzll(r | 4));  // a quarter of r's power of two
+  if (step < platform::k_os_page) return r;
+  size_t m = (r + step - 1) & ~(step - 1);
+  return m < r ? 0 : m;
+}
+
 void* huge_alloc(size_t size, size_t align, bool zero) {
   size_t guard = g_harden ? platform::k_os_page : 0;  // a PROT_NONE page after
-  size_t mapped = round_os(size) + guard;
-  if (mapped < size) return nullptr;
+  size_t mapped = huge_mapping_size(size) + guard;
+  if (mapped < size || mapped == guard) return nullptr;
   void* base = nullptr;
   bool zeroed = true;
   {
@@ -590,12 +603,11 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
       if (c.mapped >= mapped) {
         base = c.base;
         size_t tail = c.mapped - mapped;
-        if (tail >= k_large_max) {  // still huge: keep it for the next one
+        if (tail < k_large_max || tail * 4 < c.mapped) {  // the block takes it whole
+          mapped = c.mapped;
+        } else {  // the tail is huge itself: keep it for the next one
           g_huge_cache[g_huge_cached++] = HugeCached{static_cast<char*>(base) + mapped, tail, c.since_ms};
           g_dirty_bytes += tail;
-        } else if (tail > 0) {
-          platform::unmap(static_cast<char*>(base) + mapped, tail);
-          g_purged_bytes += tail;
         }
       } else {
         base = platform::remap(c.base, c.mapped, mapped, true);
@@ -691,13 +703,14 @@ OursKind ours_not_block(const void* p) {
 }
 
 void* huge_realloc(void* p, size_t new_size) {
-  size_t mapped = round_os(new_size);
-  if (mapped < new_size) return nullptr;
+  size_t mapped = huge_mapping_size(new_size);
+  if (mapped == 0) return nullptr;
   LockGuard g(g_lock);
   HugeEntry* e = huge_find(p);
   if (e == nullptr || e->base != e->user || g_harden) return nullptr;  // copy instead
   HugeEntry copy = *e;
-  if (mapped == copy.mapped) return p;
+  // In place while it fits and would give back less than a quarter.
+  if (mapped <= copy.mapped && mapped * 4 >= copy.mapped * 3) return p;
   // Room for the new entry before the block moves: after mremap there is
   // no way back, and a table that cannot grow then would lose the block.
   if (!huge_reserve()) return nullptr;
