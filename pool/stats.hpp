@@ -156,6 +156,10 @@ struct Snapshot {
 // Returns false if the region is not a valid ringpool stats region.
 bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Snapshot* out);
 
+// Bytes as people read them, "512 B", "12.3 MiB" (binary units), into b;
+// returns b. Every output of the library and the tools uses it.
+const char* format_bytes(uint64_t v, char* b, size_t n);
+
 // Format into buf (always NUL-terminated); returns the length it needed.
 size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size);
 size_t format_json(const Snapshot& s, char* buf, size_t size);

@@ -28,8 +28,11 @@ struct Out {
   }
 };
 
-// "12.3 MiB" style.
-const char* human(uint64_t v, char* b, size_t n) {
+const char* human(uint64_t v, char* b, size_t n) { return format_bytes(v, b, n); }
+
+}  // namespace
+
+const char* format_bytes(uint64_t v, char* b, size_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double d = (double)v;
   int u = 0;
@@ -41,8 +44,6 @@ const char* human(uint64_t v, char* b, size_t n) {
   else snprintf(b, n, "%.1f %s", d, units[u]);
   return b;
 }
-
-}  // namespace
 
 bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Snapshot* out) {
   if (mapped_size < sizeof(SharedStats) || memcmp(s->magic, k_stats_magic, 8) != 0) return false;

@@ -126,6 +126,21 @@ int open_trusted_dir(const std::string& path, long uid, Found* why) {
 
 }  // namespace
 
+std::string read_file(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, (size_t)n);
+  }
+  close(fd);
+  return out;
+}
+
 long effective_uid(int pid) {
   FILE* f = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "re");
   if (f == nullptr) return -1;

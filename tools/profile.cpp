@@ -33,7 +33,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -360,12 +359,8 @@ std::string frame_name(uint64_t pc, const std::unordered_map<uint64_t, Symbol>& 
 
 std::string human(int64_t b) {
   char buf[32];
-  double v = (double)b;
-  if (b >= (int64_t)1 << 30) snprintf(buf, sizeof buf, "%.2f GiB", v / (1 << 30));
-  else if (b >= 1 << 20) snprintf(buf, sizeof buf, "%.1f MiB", v / (1 << 20));
-  else if (b >= 1 << 10) snprintf(buf, sizeof buf, "%.1f KiB", v / (1 << 10));
-  else snprintf(buf, sizeof buf, "%lld B", (long long)b);
-  return buf;
+  if (b < 0) return std::string("-") + pool::format_bytes((uint64_t)0 - (uint64_t)b, buf, sizeof buf);
+  return pool::format_bytes((uint64_t)b, buf, sizeof buf);
 }
 
 struct Site {
@@ -567,14 +562,6 @@ bool write_flame(const Profile& p, const std::unordered_map<uint64_t, Symbol>& s
 
 // ---- asking a running process ------------------------------------------------------
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return "";
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The profile channel of another process, mapped shared.
 class ChannelAccess {
  public:
@@ -734,7 +721,7 @@ int request_profile(int pid, double timeout, std::string* text) {
     cleanup();
     return 1;
   }
-  *text = read_text(file);
+  *text = read_file(file);
   cleanup();
   if (text->empty()) {
     fprintf(stderr, "ringpool profile: process %d wrote an empty profile\n", pid);
@@ -823,7 +810,7 @@ int cmd_profile(int argc, char** argv) {
       fprintf(stderr, "ringpool profile: cannot read %s: %s\n", source.c_str(), strerror(errno));
       return 1;
     }
-    text = read_text(source);
+    text = read_file(source);
   }
   Profile p;
   std::string err;

@@ -28,24 +28,14 @@ uint64_t monotonic_ms() {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-std::string read_small(const std::string& path) {
-  FILE* f = fopen(path.c_str(), "re");
-  if (!f) return "";
-  char buf[4096];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  return std::string(buf, n);
-}
-
 std::string comm_of(int pid) {
-  std::string c = read_small("/proc/" + std::to_string(pid) + "/comm");
+  std::string c = read_file("/proc/" + std::to_string(pid) + "/comm");
   while (!c.empty() && (c.back() == '\n')) c.pop_back();
   return c;
 }
 
 uint64_t resident_of(int pid) {
-  std::string s = read_small("/proc/" + std::to_string(pid) + "/statm");
+  std::string s = read_file("/proc/" + std::to_string(pid) + "/statm");
   unsigned long long size = 0, res = 0;
   if (sscanf(s.c_str(), "%llu %llu", &size, &res) != 2) return 0;
   return res * (uint64_t)sysconf(_SC_PAGESIZE);
@@ -128,16 +118,8 @@ void sleep_seconds(double s) {
 }
 
 std::string human(uint64_t v) {
-  const char* units[] = {"B", "K", "M", "G", "T"};
-  double d = (double)v;
-  int u = 0;
-  while (d >= 1024 && u < 4) {
-    d /= 1024;
-    u++;
-  }
   char b[32];
-  snprintf(b, sizeof b, u ? "%.1f%s" : "%.0f%s", d, units[u]);
-  return b;
+  return pool::format_bytes(v, b, sizeof b);
 }
 
 enum class Format { text, json, prometheus, openmetrics };

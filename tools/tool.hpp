@@ -19,6 +19,8 @@ const char* found_text(Found f);
 // The processes that published a channel of `kind` where this tool looks
 // (its user's directory; as root, every user's).
 std::vector<int> channel_pids(const char* kind);
+// A whole file ("" when it cannot be read): /proc files, profiles.
+std::string read_file(const std::string& path);
 // The effective uid of a process (the owner of what it creates), or -1.
 long effective_uid(int pid);
 // Remove the channel files of processes that are gone, where this tool may.
