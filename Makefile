@@ -2,7 +2,6 @@
 # prefix exec_prefix bindir libdir includedir mandir DESTDIR; the flags the
 # library needs live in their own variables so user flags cannot drop them,
 # and the user's come after them, so that `make CXXFLAGS=-O0` means it.
-# Quiet unless V=1.
 
 VERSION := $(shell cat VERSION)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
@@ -25,11 +24,11 @@ DESTDIR ?=
 BUILD ?= build
 OBJ := $(BUILD)/obj
 
-ifeq ($(V),1)
-Q :=
-else
-Q := @
-endif
+# One quiet-build scheme for this file and every .mk it includes: $(Q)
+# before a command hides it, $(SAY) WHAT FILE says it in one line; V=1
+# shows the commands instead.
+Q := $(if $(filter 1,$(V)),,@)
+SAY = $(if $(filter 1,$(V)),@true,@printf '  %-7s %s\n')
 
 # What the library needs, whatever the user passes.
 LIB_CXXFLAGS := -std=c++20 -fPIC -fno-exceptions -fno-rtti -fvisibility=hidden \
@@ -55,7 +54,7 @@ PRELOAD_SRC := $(wildcard preload/*.cpp)
 POOL_OBJ := $(POOL_SRC:%.cpp=$(OBJ)/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.cpp=$(OBJ)/%.o)
 # The io_uring socket shim: SHIM_OBJ, check-shim, bench-uring.
--include uring_shim/shim.mk
+include uring_shim/shim.mk
 LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ) $(SHIM_OBJ)
 
 LIB_REAL := $(BUILD)/libringpool.so.$(VERSION)
@@ -73,17 +72,17 @@ all: $(LIB) $(LIB_DEV) $(CLI)
 $(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS)
 $(OBJ)/pool/%.o: pool/%.cpp
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CXX     $<")
+	$(SAY) CXX $<
 	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 $(OBJ)/preload/%.o: preload/%.cpp
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CXX     $<")
+	$(SAY) CXX $<
 	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 # Linked with the C driver: the library must not pull in libstdc++.
 $(LIB_REAL): $(LIB_OBJ) preload/ringpool.map
-	@$(if $(Q),echo "  LINK    $@")
+	$(SAY) LINK $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $(LIB_OBJ) $(LIB_LIBS)
 
 $(LIB): $(LIB_REAL)
@@ -94,7 +93,7 @@ $(LIB_DEV): $(LIB)
 
 $(OBJ)/tools/%.o: tools/%.cpp
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CXX     $<")
+	$(SAY) CXX $<
 	$(Q)$(CXX) $(TOOL_CPPFLAGS) $(CPPFLAGS) $(TOOL_CXXFLAGS) $(CXXFLAGS) -c $< -o $@
 
 TOOL_SRC := $(wildcard tools/*.cpp)
@@ -102,18 +101,18 @@ TOOL_OBJ := $(TOOL_SRC:%.cpp=$(OBJ)/%.o)
 # The CLI shares the snapshot and formatting code with the library.
 TOOL_POOL_OBJ := $(OBJ)/pool/stats_view.o
 $(CLI): $(TOOL_OBJ) $(TOOL_POOL_OBJ)
-	@$(if $(Q),echo "  LINK    $@")
+	$(SAY) LINK $@
 	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) -o $@ $^
 
 # Unit tests link the pool objects directly (no preloading).
 $(OBJ)/tests/unit/%.o: tests/unit/%.cpp
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CXX     $<")
+	$(SAY) CXX $<
 	$(Q)$(CXX) $(TEST_CPPFLAGS) $(CPPFLAGS) $(TEST_CXXFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(POOL_OBJ)
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
+	$(SAY) LINK $@
 	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) -pthread -o $@ $^ -ldl
 
 check-unit: $(UNIT_BIN)
@@ -124,11 +123,11 @@ check-unit: $(UNIT_BIN)
 check-symbols: $(LIB)
 	$(Q)tests/check-symbols.sh $(LIB)
 
--include tests/preload.mk
--include tests/profile.mk
--include tests/reliability.mk
--include bench/bench.mk
--include packaging.mk
+include tests/preload.mk
+include tests/profile.mk
+include tests/reliability.mk
+include bench/bench.mk
+include packaging.mk
 
 check-stats: all $(BUILD)/tests/stats_target $(BUILD)/tests/observe
 	tests/check-stats.sh $(CLI) $(LIB) $(BUILD)/tests/stats_target $(BUILD)/tests/observe

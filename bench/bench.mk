@@ -30,7 +30,6 @@ BENCH_BINS := $(patsubst bench/workloads/%.c,$(BENCH_OUT)/%,$(BENCH_C_SRCS)) \
 	$(patsubst bench/workloads/%.cpp,$(BENCH_OUT)/%,$(BENCH_CXX_SRCS)) \
 	$(BENCH_OUT)/spawn
 
-BENCH_Q := $(if $(filter 1,$(V)),,@)
 
 # Used alone, nothing here can build $(LIB): run.py then skips the ringpool
 # row with a note instead of make stopping on a missing prerequisite.
@@ -45,27 +44,27 @@ endif
 bench-bins: $(BENCH_BINS)
 
 $(BENCH_OUT)/%: bench/workloads/%.c | $(BENCH_OUT)/
-	@$(if $(BENCH_Q),echo "  CC      $@")
-	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) $(BENCH_REQ_FLAGS) -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(BENCH_CFLAGS) $(BENCH_REQ_FLAGS) -o $@ $<
 
 $(BENCH_OUT)/%: bench/workloads/%.cpp | $(BENCH_OUT)/
-	@$(if $(BENCH_Q),echo "  CXX     $@")
-	$(BENCH_Q)$(CXX) -std=c++17 $(BENCH_CXXFLAGS) $(BENCH_REQ_FLAGS) -o $@ $<
+	$(SAY) CXX $@
+	$(Q)$(CXX) -std=c++17 $(BENCH_CXXFLAGS) $(BENCH_REQ_FLAGS) -o $@ $<
 
 $(BENCH_OUT)/spawn: bench/tools/spawn.c | $(BENCH_OUT)/
-	@$(if $(BENCH_Q),echo "  CC      $@")
-	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -MMD -MP -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(BENCH_CFLAGS) -MMD -MP -o $@ $<
 
 $(BENCH_OUT)/startup $(BENCH_OUT)/true: $(BENCH_OUT)/%: bench/tools/%.c | $(BENCH_OUT)/
-	@$(if $(BENCH_Q),echo "  CC      $@")
-	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 $(BENCH_OUT)/libempty.so: bench/tools/empty.c | $(BENCH_OUT)/
-	@$(if $(BENCH_Q),echo "  CC      $@")
-	$(BENCH_Q)$(CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
 
 $(BENCH_OUT)/:
-	$(BENCH_Q)mkdir -p $@
+	$(Q)mkdir -p $@
 
 # Start-up: a program that returns at once, started 500 times under each
 # library (interleaved), against an empty preloaded library.
@@ -90,7 +89,7 @@ BENCH_ROWS := --extra ringpool-harden=$(LIB):RINGPOOL_HARDEN=1 \
 
 .PHONY: bench-nostats-lib
 bench-nostats-lib:
-	$(BENCH_Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/nostats \
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/nostats \
 	  CPPFLAGS="$(CPPFLAGS) -DRINGPOOL_NO_STATS" $(BENCH_NOSTATS_LIB)
 
 bench: $(BENCH_LIB_DEP) $(BENCH_BINS) $(if $(BENCH_LIB_DEP),bench-nostats-lib)

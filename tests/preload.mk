@@ -9,7 +9,7 @@
 #   check-preload     run tests/preload/run.sh against $(LIB)
 #   stress            the long stress run under $(LIB)
 #
-# Uses BUILD, LIB, CC, CXX, CPPFLAGS, CFLAGS, CXXFLAGS, LDFLAGS and V from the
+# Uses BUILD, LIB, CC, CXX, CPPFLAGS, CFLAGS, CXXFLAGS, LDFLAGS, Q and SAY from the
 # including Makefile, with the defaults below when it sets none.
 
 BUILD ?= build
@@ -31,10 +31,6 @@ PRELOAD_TEST_C_BINS := $(patsubst $(PRELOAD_TEST_SRCDIR)/%.c,$(PRELOAD_TEST_DIR)
 PRELOAD_TEST_CXX_BINS := $(patsubst $(PRELOAD_TEST_SRCDIR)/%.cpp,$(PRELOAD_TEST_DIR)/%,$(PRELOAD_TEST_CXX))
 PRELOAD_TEST_BINS := $(PRELOAD_TEST_C_BINS) $(PRELOAD_TEST_CXX_BINS)
 
-# Quiet unless V=1; the including Makefile may already define these.
-PRELOAD_Q := $(if $(filter 1,$(V)),,@)
-PRELOAD_SAY = $(if $(filter 1,$(V)),@true,@printf '  %-7s %s\n')
-
 # Stress sizes for `make stress`; override on the command line.
 STRESS_THREADS ?= 8
 STRESS_OPS ?= 1000000
@@ -45,14 +41,14 @@ STRESS_ROUNDS ?= 10
 preload-programs: $(PRELOAD_TEST_BINS)
 
 $(PRELOAD_TEST_C_BINS): $(PRELOAD_TEST_DIR)/%: $(PRELOAD_TEST_SRCDIR)/%.c
-	$(PRELOAD_SAY) CC $@
-	$(PRELOAD_Q)mkdir -p $(@D)
-	$(PRELOAD_Q)$(CC) $(CPPFLAGS) $(PRELOAD_TEST_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PRELOAD_TEST_LDLIBS)
+	$(SAY) CC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(PRELOAD_TEST_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PRELOAD_TEST_LDLIBS)
 
 $(PRELOAD_TEST_CXX_BINS): $(PRELOAD_TEST_DIR)/%: $(PRELOAD_TEST_SRCDIR)/%.cpp
-	$(PRELOAD_SAY) CXX $@
-	$(PRELOAD_Q)mkdir -p $(@D)
-	$(PRELOAD_Q)$(CXX) $(CPPFLAGS) $(PRELOAD_TEST_FLAGS) $(PRELOAD_TEST_CXXFLAGS) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(PRELOAD_TEST_LDLIBS)
+	$(SAY) CXX $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(CPPFLAGS) $(PRELOAD_TEST_FLAGS) $(PRELOAD_TEST_CXXFLAGS) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(PRELOAD_TEST_LDLIBS)
 
 check-preload: $(LIB) $(PRELOAD_TEST_BINS)
 	tests/preload/run.sh $(LIB) $(PRELOAD_TEST_DIR)

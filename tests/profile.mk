@@ -24,12 +24,12 @@ profile-programs: $(PROFILE_TEST_PROGS) $(PROFILE_TEST_PLUGIN)
 
 $(PROFILE_TEST_PROGS): $(PROFILE_TEST_DIR)/%: tests/profile/%.c
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(SAY) CC $@
 	$(Q)$(CC) $(CPPFLAGS) $(PROFILE_TEST_FLAGS) $(CFLAGS) -rdynamic $(LDFLAGS) -o $@ $< -ldl
 
 $(PROFILE_TEST_PLUGIN): tests/profile/plugin.c
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $@")
+	$(SAY) CC $@
 	$(Q)$(CC) $(CPPFLAGS) $(PROFILE_TEST_FLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
 check-profile: $(LIB) $(CLI) profile-programs

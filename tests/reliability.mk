@@ -24,14 +24,12 @@
 #             libFuzzer: it runs the inputs named on its command line once.
 #
 # Uses BUILD, LIB, CLI, POOL_SRC, UNIT_SRC, LIB_CPPFLAGS, TEST_CPPFLAGS, CC,
-# CXX, CPPFLAGS, CXXFLAGS, CFLAGS, LDFLAGS and V from the including Makefile.
+# CXX, CPPFLAGS, CXXFLAGS, CFLAGS, LDFLAGS, Q and SAY from the including Makefile.
 
 BUILD ?= build
 LIB ?= $(BUILD)/libringpool.so.1
 CLI ?= $(BUILD)/ringpool
 
-REL_Q := $(if $(filter 1,$(V)),,@)
-REL_SAY = $(if $(filter 1,$(V)),@true,@printf '  %-7s %s\n')
 
 # ---- sanitizers -------------------------------------------------------------
 
@@ -58,27 +56,27 @@ SAN_UNIT_asan := $(UNIT_SRC:%.cpp=$(SAN_DIR)/asan/%.o)
 SAN_UNIT_tsan := $(UNIT_SRC:%.cpp=$(SAN_DIR)/tsan/%.o)
 
 $(SAN_DIR)/asan/%.o: %.cpp
-	$(REL_SAY) CXX $@
+	$(SAY) CXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_asan) $(CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_asan) $(CXXFLAGS) -c $< -o $@
 
 $(SAN_DIR)/tsan/%.o: %.cpp
-	$(REL_SAY) CXX $@
+	$(SAY) CXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_tsan) $(CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(SAN_CXXFLAGS) $(SAN_FLAGS_tsan) $(CXXFLAGS) -c $< -o $@
 
 $(SAN_DIR)/unit-asan: $(SAN_UNIT_asan) $(SAN_POOL_asan)
-	$(REL_SAY) LINK $@
-	$(REL_Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_asan) -pthread -o $@ $^ -ldl
+	$(SAY) LINK $@
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_asan) -pthread -o $@ $^ -ldl
 
 $(SAN_DIR)/unit-tsan: $(SAN_UNIT_tsan) $(SAN_POOL_tsan)
-	$(REL_SAY) LINK $@
-	$(REL_Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_tsan) -pthread -o $@ $^ -ldl
+	$(SAY) LINK $@
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_tsan) -pthread -o $@ $^ -ldl
 
 # The statistics read while threads allocate (the races tsan.supp names).
 $(SAN_DIR)/stats_race-%: $(SAN_DIR)/%/tests/sanitize/stats_race.o $(SAN_POOL_asan) $(SAN_POOL_tsan)
-	$(REL_SAY) LINK $@
-	$(REL_Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_$*) -pthread -o $@ $< $(SAN_POOL_$*) -ldl
+	$(SAY) LINK $@
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_$*) -pthread -o $@ $< $(SAN_POOL_$*) -ldl
 
 .PHONY: check-sanitize check-sanitize-asan check-sanitize-tsan
 
@@ -110,9 +108,9 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # The pool is instrumented for coverage too, so that libFuzzer is guided by
 # the allocator's branches, not only the harness's.
 $(FUZZ_DIR)/obj/%.o: %.cpp
-	$(REL_SAY) FUZZCXX $@
+	$(SAY) FUZZCXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(FUZZ_CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(FUZZ_CXXFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(Q)$(FUZZ_CXX) $(SAN_CPPFLAGS) $(CPPFLAGS) $(FUZZ_CXXFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
 FUZZ_POOL_OBJ := $(POOL_SRC:%.cpp=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
@@ -121,8 +119,8 @@ FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
   $(FUZZ_TARGETS:%=$(SAN_DIR)/asan/tests/fuzz/%.o) $(SAN_DIR)/asan/tests/fuzz/replay_main.o
 
 $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_POOL_OBJ)
-	$(REL_SAY) LINK $@
-	$(REL_Q)$(FUZZ_CXX) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ -ldl
+	$(SAY) LINK $@
+	$(Q)$(FUZZ_CXX) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ -ldl
 
 .PHONY: fuzz fuzz-build fuzz-merge
 ifeq ($(FUZZ_CXX),)
@@ -167,8 +165,8 @@ endif
 REPLAY_BINS := $(FUZZ_TARGETS:%=$(SAN_DIR)/replay_%)
 
 $(SAN_DIR)/replay_%: $(SAN_DIR)/asan/tests/fuzz/%.o $(SAN_DIR)/asan/tests/fuzz/replay_main.o $(SAN_POOL_asan)
-	$(REL_SAY) LINK $@
-	$(REL_Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_asan) -pthread -o $@ $^ -ldl
+	$(SAY) LINK $@
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(SAN_FLAGS_asan) -pthread -o $@ $^ -ldl
 
 .PHONY: check-fuzz-regress
 check-fuzz-regress: $(REPLAY_BINS)
@@ -192,14 +190,14 @@ REL_CXX := $(wildcard $(REL_SRCDIR)/*.cpp)
 REL_BINS := $(REL_C:$(REL_SRCDIR)/%.c=$(REL_DIR)/%) $(REL_CXX:$(REL_SRCDIR)/%.cpp=$(REL_DIR)/%)
 
 $(REL_DIR)/%: $(REL_SRCDIR)/%.c tests/programs/testutil.h
-	$(REL_SAY) CC $@
+	$(SAY) CC $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CC) $(CPPFLAGS) $(REL_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
+	$(Q)$(CC) $(CPPFLAGS) $(REL_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 $(REL_DIR)/%: $(REL_SRCDIR)/%.cpp tests/programs/testutil.h
-	$(REL_SAY) CXX $@
+	$(SAY) CXX $@
 	@mkdir -p $(@D)
-	$(REL_Q)$(CXX) $(CPPFLAGS) $(REL_FLAGS) -std=c++20 $(CXXFLAGS) $(LDFLAGS) -o $@ $< -ldl
+	$(Q)$(CXX) $(CPPFLAGS) $(REL_FLAGS) -std=c++20 $(CXXFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 .PHONY: reliability-programs check-reliability
 reliability-programs: $(REL_BINS)

@@ -14,7 +14,7 @@
 #   bench-uring-ceiling  the same with a minimal io_uring preload in place
 #                of the shim: what io_uring itself costs
 #
-# Uses BUILD, OBJ, LIB, CC, CXX, CPPFLAGS, CFLAGS, CXXFLAGS, LDFLAGS and V from
+# Uses BUILD, OBJ, LIB, CC, CXX, CPPFLAGS, CFLAGS, CXXFLAGS, LDFLAGS, Q and SAY from
 # the including Makefile. Prerequisites that name $(LIB) are expanded late
 # (secondary expansion), so this file may be included anywhere.
 
@@ -26,13 +26,11 @@ OBJ ?= $(BUILD)/obj
 SHIM_SRC := $(wildcard uring_shim/*.cpp)
 SHIM_OBJ := $(SHIM_SRC:%.cpp=$(OBJ)/%.o)
 
-SHIM_Q := $(if $(filter 1,$(V)),,@)
-SHIM_SAY = $(if $(filter 1,$(V)),@true,@printf '  %-7s %s\n')
 
 $(OBJ)/uring_shim/%.o: uring_shim/%.cpp
 	@mkdir -p $(@D)
-	$(SHIM_SAY) CXX $<
-	$(SHIM_Q)$(CXX) $(LIB_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS) -c $< -o $@
+	$(SAY) CXX $<
+	$(Q)$(CXX) $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS) -c $< -o $@
 
 # Test programs: C, no allocator of their own, real sockets on loopback.
 SHIM_TEST_DIR := $(BUILD)/tests/shim
@@ -47,8 +45,8 @@ $(SHIM_TEST_DIR)/handlers: SHIM_TEST_EXTRA := -Wno-deprecated-declarations
 
 $(SHIM_TEST_BINS): $(SHIM_TEST_DIR)/%: tests/shim/%.c tests/shim/shim_test.h
 	@mkdir -p $(@D)
-	$(SHIM_SAY) CC $@
-	$(SHIM_Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SHIM_TEST_FLAGS) $(SHIM_TEST_EXTRA) $(LDFLAGS) -o $@ $< -ldl
+	$(SAY) CC $@
+	$(Q)$(CC) $(CPPFLAGS) $(SHIM_TEST_FLAGS) $(SHIM_TEST_EXTRA) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 # Benchmark programs.
 SHIM_BENCH_DIR := $(BUILD)/bench/uring
@@ -57,15 +55,15 @@ SHIM_BENCH_BINS := $(patsubst bench/uring/%.c,$(SHIM_BENCH_DIR)/%,$(SHIM_BENCH_S
 
 $(SHIM_BENCH_BINS): $(SHIM_BENCH_DIR)/%: bench/uring/%.c
 	@mkdir -p $(@D)
-	$(SHIM_SAY) CC $@
-	$(SHIM_Q)$(CC) $(CPPFLAGS) -O2 -g -pthread -Wall -Wextra $(LDFLAGS) -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -pthread -Wall -Wextra $(LDFLAGS) -o $@ $<
 
 # io_uring's own cost, without the shim (bench/uring/ceiling/ceiling.c).
 SHIM_CEILING := $(SHIM_BENCH_DIR)/libceiling.so
 $(SHIM_CEILING): bench/uring/ceiling/ceiling.c
 	@mkdir -p $(@D)
-	$(SHIM_SAY) CC $@
-	$(SHIM_Q)$(CC) $(CPPFLAGS) -O2 -g -fPIC -shared -Wall -Wextra $(LDFLAGS) -o $@ $< -luring
+	$(SAY) CC $@
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -fPIC -shared -Wall -Wextra $(LDFLAGS) -o $@ $< -luring
 
 .PHONY: shim-tests check-shim bench-uring bench-uring-ceiling
 .SECONDEXPANSION:
