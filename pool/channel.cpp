@@ -41,8 +41,8 @@ struct Text {
 
 // BASE/ringpool-EUID, or false if RINGPOOL_CHANNEL_DIR is unusable.
 bool dir_path(Text* t) {
-  const char* base = platform::env(k_base_env);
-  if (base == nullptr || *base == 0) base = k_default_base;
+  const char* base = options().channel_dir;
+  if (*base == 0) base = k_default_base;
   if (base[0] != '/') {
     if (!g_warned) {
       g_warned = true;

@@ -32,29 +32,15 @@ void print_to(int fd) {
   }
 }
 
-// RINGPOOL_STATS_FILE=path, with %p replaced by the pid.
-int open_stats_file(const char* pattern) {
-  char path[4096];
-  size_t n = 0;
-  for (const char* p = pattern; *p && n < sizeof path - 24; p++) {
-    if (p[0] == '%' && p[1] == 'p') {
-      char num[24];
-      for (const char* d = pool::format_dec(num, (unsigned long long)getpid()); *d; d++) path[n++] = *d;
-      p++;
-    } else {
-      path[n++] = *p;
-    }
-  }
-  path[n] = 0;
-  return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-}
-
 __attribute__((destructor)) void ringpool_exit_summary() {
   platform::KeepErrno keep;
-  if (!pool::options().stats && platform::env("RINGPOOL_STATS_FILE") == nullptr) return;
-  const char* file = platform::env("RINGPOOL_STATS_FILE");
-  if (file && *file) {
-    int fd = open_stats_file(file);
+  const char* file = pool::options().stats_file;
+  if (!pool::options().stats && !*file) return;
+  if (*file) {
+    char path[pool::k_option_path_max + 32];
+    int fd = pool::expand_pid(file, false, path, sizeof path)
+                 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)
+                 : -1;
     if (fd >= 0) {
       print_to(fd);
       close(fd);

@@ -599,47 +599,9 @@ bool write_profile_locked(int fd) {
   return !w.failed;
 }
 
-// g_path with %p replaced by the pid (and ".PID" added in a fork child whose
-// path has no %p, so that it does not overwrite its parent's profile).
-bool expand_path(char* out, size_t size) {
-  char pid[16];
-  int pn = 0;
-  {
-    char t[16];
-    int v = platform::process_id(), i = 0;
-    do {
-      t[i++] = (char)('0' + v % 10);
-      v /= 10;
-    } while (v);
-    while (i) pid[pn++] = t[--i];
-  }
-  size_t n = 0;
-  bool had_pid = false;
-  for (const char* s = g_path; *s; s++) {
-    if (s[0] == '%' && s[1] == 'p') {
-      had_pid = true;
-      if (n + pn >= size) return false;
-      memcpy(out + n, pid, pn);
-      n += pn;
-      s++;
-      continue;
-    }
-    if (n + 1 >= size) return false;
-    out[n++] = *s;
-  }
-  if (!had_pid && g_forked_child) {
-    if (n + pn + 1 >= size) return false;
-    out[n++] = '.';
-    memcpy(out + n, pid, pn);
-    n += pn;
-  }
-  out[n] = 0;
-  return true;
-}
-
 void write_exit_profile() {
   char path[k_path_max + 32];
-  if (!expand_path(path, sizeof path)) {
+  if (!pool::expand_pid(g_path, g_forked_child, path, sizeof path)) {
     platform::write_err("ringpool: heap profile path too long\n");
     return;
   }
@@ -916,8 +878,8 @@ void fork_child() {
 // ---- start and exit -----------------------------------------------------------------------------
 
 bool path_init() {
-  const char* v = platform::env("RINGPOOL_PROFILE");
-  if (v == nullptr || *v == 0) return true;
+  const char* v = pool::options().profile;
+  if (*v == 0) return true;
   size_t n = 0;
   if (v[0] != '/') {
     if (getcwd(g_path, sizeof g_path) == nullptr) return false;
