@@ -35,7 +35,8 @@ LIB_CXXFLAGS := -std=c++20 -fPIC -fno-exceptions -fno-rtti -fvisibility=hidden \
   -fvisibility-inlines-hidden -ftls-model=initial-exec -fno-builtin-malloc \
   -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fasynchronous-unwind-tables \
   -Wall -Wextra -Wno-missing-field-initializers -MMD -MP -ffile-prefix-map=$(CURDIR)=.
-LIB_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\"
+# make DEBUG=1: the debug-only checks too (pool/errors.hpp).
+LIB_CPPFLAGS := -DRINGPOOL_VERSION=\"$(VERSION)\" $(if $(filter 1,$(DEBUG)),-DRINGPOOL_DEBUG)
 LIB_LDFLAGS := -shared -Wl,-soname,libringpool.so.$(MAJOR) -Wl,-z,defs \
   -Wl,--version-script=preload/ringpool.map
 LIB_LIBS := -ldl -lpthread

@@ -40,4 +40,16 @@ void report_bad_pointer(const char* what, const void* p) {
   platform::die();
 }
 
+void report_assertion(const char* cond, const char* file, int line) {
+  char dec[24];
+  platform::write_err("ringpool: internal check failed: ");
+  platform::write_err(cond);
+  platform::write_err(" (");
+  platform::write_err(file);
+  platform::write_err(":");
+  platform::write_err(format_dec(dec, (unsigned long long)line));
+  platform::write_err(")\n");
+  platform::die();
+}
+
 }  // namespace ringpool::pool

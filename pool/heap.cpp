@@ -181,6 +181,7 @@ void extend(Page* pg) {
   b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   pg->free = first;
   pg->capacity = (uint16_t)(pg->capacity + n);
+  RINGPOOL_DEBUG_ASSERT(pg->capacity <= pg->reserved);
   __atomic_store_n(&pg->carved_below, pg->capacity * (pg->block_size * pg->div_magic), __ATOMIC_RELAXED);
 }
 
@@ -200,6 +201,18 @@ bool refill(Page* pg) {
 }
 
 // ---- full pages and their return -------------------------------------------
+
+// Debug checks: the page invariant of types.hpp, with the lists walked
+// (bounded by the capacity) and the remote list left out (other threads
+// push to it).
+[[maybe_unused]] bool page_list_lengths_ok(const Page* pg) {
+  uint32_t n = 0;
+  for (const Block* lists[2] = {pg->free, pg->local_free}; const Block* l : lists) {
+    for (const Block* b = l; b; b = list_enc(b->next))
+      if (++n > pg->capacity) return false;
+  }
+  return page_used(pg) + n == pg->capacity;
+}
 
 // Take the reclaimed list under the lock (the caller holds it).
 Page* take_reclaimed_locked(Heap* h) {
@@ -236,6 +249,7 @@ void drain_reclaimed(Heap* h) {
 // The first page of class c has nothing left: move it to the full list,
 // where a remote free brings it back. False if remote frees arrived first.
 bool mark_full(Heap* h, Page* pg) {
+  RINGPOOL_DEBUG_ASSERT(pg->free == nullptr && pg->local_free == nullptr && page_list_lengths_ok(pg));
   Page* list;
   bool ok;
   {
@@ -268,6 +282,7 @@ void unfull(Heap* h, Page* pg) {
 
 // pg is in a class queue with no block handed out: give it back.
 void release_page(Heap* h, Page* pg) {
+  RINGPOOL_DEBUG_ASSERT(page_used(pg) == 0 && !page_in_full(pg) && page_list_lengths_ok(pg));
   if (pg->in_reclaimed) drain_reclaimed(h);
   queue_remove(h, pg->cls, pg);
   segment_page_free(pg);

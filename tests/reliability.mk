@@ -39,7 +39,7 @@ SAN_DIR := $(BUILD)/sanitize
 SAN_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -pthread -ftls-model=initial-exec \
   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
   -Wall -Wextra -Wno-missing-field-initializers -Wno-maybe-uninitialized -MMD -MP
-SAN_CPPFLAGS := $(LIB_CPPFLAGS) $(TEST_CPPFLAGS)
+SAN_CPPFLAGS := $(LIB_CPPFLAGS) $(TEST_CPPFLAGS) -DRINGPOOL_DEBUG
 SAN_FLAGS_asan := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SAN_FLAGS_tsan := -fsanitize=thread -Wno-tsan
 # halt_on_error: the first report fails the run; the suppressions file says
