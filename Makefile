@@ -52,11 +52,13 @@ TEST_CPPFLAGS := -I/usr/include
 
 POOL_SRC := $(wildcard pool/*.cpp)
 PRELOAD_SRC := $(wildcard preload/*.cpp)
+PROFILER_SRC := $(wildcard profiler/*.cpp)
 POOL_OBJ := $(POOL_SRC:%.cpp=$(OBJ)/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.cpp=$(OBJ)/%.o)
+PROFILER_OBJ := $(PROFILER_SRC:%.cpp=$(OBJ)/%.o)
 # The io_uring socket shim: SHIM_OBJ, check-shim, bench-uring.
 include uring_shim/shim.mk
-LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ) $(SHIM_OBJ)
+LIB_OBJ := $(POOL_OBJ) $(PRELOAD_OBJ) $(PROFILER_OBJ) $(SHIM_OBJ)
 
 LIB_REAL := $(BUILD)/libringpool.so.$(VERSION)
 LIB := $(BUILD)/libringpool.so.$(MAJOR)
@@ -70,13 +72,18 @@ UNIT_BIN := $(BUILD)/tests/unit
 .PHONY: all check check-unit check-symbols check-stats check-hostile clean demo install uninstall
 all: $(LIB) $(LIB_DEV) $(CLI)
 
-$(OBJ)/pool/%.o $(OBJ)/preload/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS)
+$(OBJ)/pool/%.o $(OBJ)/preload/%.o $(OBJ)/profiler/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS)
 $(OBJ)/pool/%.o: pool/%.cpp
 	@mkdir -p $(@D)
 	$(SAY) CXX $<
 	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 $(OBJ)/preload/%.o: preload/%.cpp
+	@mkdir -p $(@D)
+	$(SAY) CXX $<
+	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(OBJ)/profiler/%.o: profiler/%.cpp
 	@mkdir -p $(@D)
 	$(SAY) CXX $<
 	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@

@@ -41,7 +41,7 @@
 #include <vector>
 
 #include "../pool/channel.hpp"
-#include "../pool/profile_channel.hpp"
+#include "../profiler/channel_layout.hpp"
 #include "tool.hpp"
 
 namespace ringpool::tool {

@@ -1,6 +1,7 @@
 // The heap profiler's request channel: how `ringpool profile PID` asks a
-// running process for a profile. Shared by preload/profile.cpp (the process
-// side) and tools/profile.cpp (the CLI side), so it holds plain data only.
+// running process for a profile. The layout both sides include:
+// profiler/channel.cpp (the process) and tools/profile.cpp (the CLI), so it
+// holds plain data only.
 //
 // Glossary
 //   channel   the file PID.profile in the channel directory (channel.hpp:
