@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "../pool/channel.hpp"
-#include "../pool/stats.hpp"
+#include "../pool/stats_layout.hpp"
 #include "tool.hpp"
 
 namespace ringpool::tool {

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "../pool/stats.hpp"
+#include "../pool/stats_layout.hpp"
 
 namespace ringpool::tool {
 

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../pool/stats.hpp"
+#include "../../pool/stats_layout.hpp"
 
 namespace pool = ringpool::pool;
 

@@ -31,7 +31,7 @@
 
 #include "../../pool/channel.hpp"
 
-#include "../../pool/stats.hpp"
+#include "../../pool/stats_layout.hpp"
 
 namespace pool = ringpool::pool;
 
