@@ -5,29 +5,25 @@
 set -u
 lib=$(readlink -f "$1")
 bin=$(readlink -f "$2")
-pass=0
-fail=0
-skip=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-notok() { echo "not ok - $1"; fail=$((fail + 1)); }
-skipped() { echo "skip - $1"; skip=$((skip + 1)); }
+suite=hostile
+. "$(dirname "$0")/harness.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 out=$(LD_PRELOAD=$lib timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1)
-[ "$out" = "deepbind ok" ] && ok "pointers cross both ways with a RTLD_DEEPBIND library" || notok "deepbind: $out"
+[ "$out" = "deepbind ok" ] && pass "pointers cross both ways with a RTLD_DEEPBIND library" || fail "deepbind: $out"
 out=$(RINGPOOL_VERBOSE=1 LD_PRELOAD=$lib timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1 >/dev/null)
-echo "$out" | grep -q "cleared RTLD_DEEPBIND" && ok "RINGPOOL_VERBOSE=1 says RTLD_DEEPBIND was cleared" || notok "no verbose line for RTLD_DEEPBIND: $out"
+echo "$out" | grep -q "cleared RTLD_DEEPBIND" && pass "RINGPOOL_VERBOSE=1 says RTLD_DEEPBIND was cleared" || fail "no verbose line for RTLD_DEEPBIND: $out"
 out=$(timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1)
-[ "$out" = "deepbind ok" ] && ok "the deepbind test passes on glibc alone" || notok "deepbind on glibc: $out"
+[ "$out" = "deepbind ok" ] && pass "the deepbind test passes on glibc alone" || fail "deepbind on glibc: $out"
 
 out=$(LD_PRELOAD="$bin/libearly.so $lib" timeout 60 python3 -c 'print("early ok")' 2>&1)
-[ "$out" = "early ok" ] && ok "a library listed before ringpool allocates and calls dlerror in its constructor" || notok "early: $out"
+[ "$out" = "early ok" ] && pass "a library listed before ringpool allocates and calls dlerror in its constructor" || fail "early: $out"
 out=$(LD_PRELOAD="$lib $bin/libearly.so" timeout 60 python3 -c 'print("early ok")' 2>&1)
-[ "$out" = "early ok" ] && ok "the same, listed after ringpool" || notok "early after: $out"
+[ "$out" = "early ok" ] && pass "the same, listed after ringpool" || fail "early after: $out"
 
 out=$(LD_PRELOAD=$lib timeout 60 "$bin/usebefore" 2>&1)
-[ "$out" = "threads ok" ] && ok "threads whose first call is malloc" || notok "usebefore: $out"
+[ "$out" = "threads ok" ] && pass "threads whose first call is malloc" || fail "usebefore: $out"
 
 for case in "double:free(): double free detected" "inside:invalid pointer" \
             "realloc-freed:freed block" "double-large:double free" \
@@ -37,9 +33,9 @@ for case in "double:free(): double free detected" "inside:invalid pointer" \
   LD_PRELOAD=$lib timeout 30 "$bin/badfree" "$what" > "$tmp/out" 2> "$tmp/err"
   rc=$?
   if [ $rc -eq 134 ] && grep -q "ringpool: .*$msg.*: 0x[0-9a-f]" "$tmp/err" && ! grep -q "not caught" "$tmp/out"; then
-    ok "bad free ($what) aborts with '$msg' and the address"
+    pass "bad free ($what) aborts with '$msg' and the address"
   else
-    notok "bad free ($what): rc=$rc, stderr: $(cat "$tmp/err")"
+    fail "bad free ($what): rc=$rc, stderr: $(cat "$tmp/err")"
   fi
 done
 
@@ -50,28 +46,28 @@ for case in "double-scribbled:double free detected" "use-after-free:a free block
   RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 "$bin/badfree" "$what" > "$tmp/out" 2> "$tmp/err"
   rc=$?
   if [ $rc -eq 134 ] && grep -q "ringpool: .*$msg.*: 0x[0-9a-f]" "$tmp/err"; then
-    ok "RINGPOOL_HARDEN=1: $what aborts with '$msg'"
+    pass "RINGPOOL_HARDEN=1: $what aborts with '$msg'"
   else
-    notok "RINGPOOL_HARDEN=1 $what: rc=$rc, stderr: $(cat "$tmp/err")"
+    fail "RINGPOOL_HARDEN=1 $what: rc=$rc, stderr: $(cat "$tmp/err")"
   fi
 done
 RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 "$bin/badfree" overflow-large > "$tmp/out" 2>&1
 rc=$?
-[ $rc -eq 139 ] && ok "RINGPOOL_HARDEN=1: writing past a large block hits its guard page" || notok "guard page: rc=$rc"
+[ $rc -eq 139 ] && pass "RINGPOOL_HARDEN=1: writing past a large block hits its guard page" || fail "guard page: rc=$rc"
 out=$(RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 "$bin/deepbind" "$bin/libdeep.so" 2>&1)
-[ "$out" = "deepbind ok" ] && ok "RINGPOOL_HARDEN=1: pointers crossing a deep-bound library" || notok "harden deepbind: $out"
+[ "$out" = "deepbind ok" ] && pass "RINGPOOL_HARDEN=1: pointers crossing a deep-bound library" || fail "harden deepbind: $out"
 out=$(RINGPOOL_HARDEN=1 LD_PRELOAD=$lib timeout 60 python3 -c 'import json; print(len(json.dumps([dict(a=i) for i in range(50000)])))' 2>&1)
-[ "$out" = 688890 ] && ok "RINGPOOL_HARDEN=1: python3 runs" || notok "harden python3: $out"
+[ "$out" = 688890 ] && pass "RINGPOOL_HARDEN=1: python3 runs" || fail "harden python3: $out"
 
 LD_PRELOAD=$lib timeout 60 "$bin/seccomp" > "$tmp/out" 2>&1
 rc=$?
-if [ $rc -eq 77 ]; then skipped "seccomp (no seccomp here)"
-elif [ $rc -eq 0 ] && grep -q "seccomp ok" "$tmp/out"; then ok "allocating under a seccomp filter that allows only glibc malloc's system calls"
-else notok "seccomp: rc=$rc $(cat "$tmp/out")"; fi
+if [ $rc -eq 77 ]; then skip "seccomp (no seccomp here)"
+elif [ $rc -eq 0 ] && grep -q "seccomp ok" "$tmp/out"; then pass "allocating under a seccomp filter that allows only glibc malloc's system calls"
+else fail "seccomp: rc=$rc $(cat "$tmp/out")"; fi
 
 out=$(timeout 30 env RINGPOOL_HARDEN=yes RINGPOOL_PURGE_DELAY=-1 LD_PRELOAD=$lib true 2>&1)
 n=$(echo "$out" | grep -c "ringpool: warning: ignoring")
-[ "$n" -eq 2 ] && ok "bad option values get one warning each" || notok "bad options: $out"
+[ "$n" -eq 2 ] && pass "bad option values get one warning each" || fail "bad options: $out"
 
 # The library opened with dlopen instead of preloaded.
 cat > "$tmp/dl.c" <<'C'
@@ -88,9 +84,9 @@ C
 if cc -o "$tmp/dl" "$tmp/dl.c" -ldl 2>/dev/null; then
   out=$(timeout 30 "$tmp/dl" "$(readlink -f "$lib")" 2>&1)
   case "$out" in
-    refused:*"static TLS"*) ok "dlopen of the library is refused: static TLS";;
-    *"does not replace malloc"*loaded*) ok "dlopen of the library loads without taking over, and says so";;
-    *) notok "dlopen of the library: $out";;
+    refused:*"static TLS"*) pass "dlopen of the library is refused: static TLS";;
+    *"does not replace malloc"*loaded*) pass "dlopen of the library loads without taking over, and says so";;
+    *) fail "dlopen of the library: $out";;
   esac
 fi
 
@@ -112,8 +108,8 @@ C
 if cc -O1 -fno-pie -no-pie -o "$tmp/nopie" "$tmp/nopie.c" 2>/dev/null; then
   out=$(RINGPOOL_PROFILE="$tmp/nopie.heap" LD_PRELOAD=$lib timeout 30 "$tmp/nopie" 2>&1)
   [ "$out" = "usable 112" ] && [ -s "$tmp/nopie.heap" ] &&
-    ok "a non-PIE program that takes malloc's address is served, silently, and profiled" ||
-    notok "non-PIE program: $out"
+    pass "a non-PIE program that takes malloc's address is served, silently, and profiled" ||
+    fail "non-PIE program: $out"
 fi
 
 if command -v redis-server > /dev/null && command -v redis-benchmark > /dev/null; then
@@ -129,13 +125,12 @@ if command -v redis-server > /dev/null && command -v redis-benchmark > /dev/null
   redis-cli -p $port shutdown nosave > /dev/null 2>&1
   wait $rpid 2>/dev/null
   if [ $brc -eq 0 ] && [ "$got" = value ] && [ "$maps" -gt 0 ] && [ "$(grep -c 'requests per second' "$tmp/bench")" -ge 6 ]; then
-    ok "redis-server (which links jemalloc) under ringpool answers redis-benchmark"
+    pass "redis-server (which links jemalloc) under ringpool answers redis-benchmark"
   else
-    notok "redis: rc=$brc got=$got maps=$maps $(tail -3 "$tmp/redis.log")"
+    fail "redis: rc=$brc got=$got maps=$maps $(tail -3 "$tmp/redis.log")"
   fi
 else
-  skipped "redis-server (not installed)"
+  skip "redis-server (not installed)"
 fi
 
-echo "hostile: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+finish

@@ -29,10 +29,8 @@ CC=${CC:-cc}
 version=$(cat "$top/VERSION")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringpool-install.XXXXXX")
 if [ -n "${KEEP:-}" ]; then echo "# keeping $tmp"; else trap 'rm -rf "$tmp"' EXIT; fi
-passed=0 failed=0 skipped=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; failed=$((failed + 1)); }
-skip() { echo "skip - $1"; skipped=$((skipped + 1)); }
+suite=check-install
+. "$(dirname "$0")/harness.sh"
 show() { sed 's/^/#   /' "$1" | tail -${2:-15}; }
 
 triplet=$($CC -print-multiarch 2>/dev/null)
@@ -130,5 +128,4 @@ else
   skip "multiarch (no target triplet from $CC)"
 fi
 
-echo "check-install: $passed passed, $failed failed, $skipped skipped"
-[ $failed -eq 0 ]
+finish

@@ -20,10 +20,8 @@ set -u
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top" || exit 2
 man1=man/ringpool.1 man3=man/ringpool.3 man7=man/ringpool.7
-passed=0 failed=0 skipped=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; failed=$((failed + 1)); }
-skip() { echo "skip - $1"; skipped=$((skipped + 1)); }
+suite=check-man
+. "$(dirname "$0")/harness.sh"
 
 for f in $man1 $man3 $man7 pool/options.cpp tools/ringpool.cpp include/ringpool.h; do
   [ -f "$f" ] || { echo "$0: $top/$f: missing" >&2; exit 2; }
@@ -103,5 +101,4 @@ else
   skip "lint (mandoc not installed)"
 fi
 
-echo "check-man: $passed passed, $failed failed, $skipped skipped"
-[ $failed -eq 0 ]
+finish

@@ -16,11 +16,8 @@ set -u
 cli=$(readlink -f "$1")
 lib=$(readlink -f "$2")
 bin=$(readlink -f "$3")
-pass=0
-fail=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-notok() { echo "not ok - $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+suite=profile
+. "$(dirname "$0")/harness.sh"
 tmp=$(mktemp -d)
 wpid=""
 trap '[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -275,7 +272,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null 2>&1; then
   wait "$wpid" 2>/dev/null
   wpid=""
 else
-  echo "skip - ringpool profile PID across users (needs root and setpriv)"
+  skip "ringpool profile PID across users" "needs root and setpriv"
 fi
 exec 3>&-
 
@@ -283,5 +280,4 @@ exec 3>&-
 rc=$?
 check "ringpool profile on a missing pid fails cleanly" '[ $rc -ne 0 ] && grep -q "no process" "$tmp/nopid.err"'
 
-echo "profile: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

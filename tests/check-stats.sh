@@ -7,11 +7,8 @@ cli=$1
 lib=$2
 target=$3
 observe=$4
-pass=0
-fail=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-notok() { echo "not ok - $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+suite=stats
+. "$(dirname "$0")/harness.sh"
 tmp=$(mktemp -d)
 mpid=
 trap 'kill -9 $pid $mpid 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -105,7 +102,7 @@ if [ "$(id -u)" = 0 ]; then
   chown 65534 "$udir"
   refused "a directory of another user" "another user"
 else
-  echo "skip - a directory of another user (needs root to chown)"
+  skip "a directory of another user" "needs root to chown"
 fi
 rm -rf "$udir"
 RINGPOOL_CHANNEL_DIR=$tmp/missing RINGPOOL_VERBOSE=1 LD_PRELOAD=$lib "$target" 0 > /dev/null 2> "$tmp/err"
@@ -158,7 +155,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
   kill "$opid" 2>/dev/null
   check "another user's process gets 'permission denied'" '[ $rc -ne 0 ] && grep -q "permission denied" "$tmp/err"'
 else
-  echo "skip - another user's process (needs root and setpriv)"
+  skip "another user's process" "needs root and setpriv"
 fi
 
 # ---- metrics: Prometheus text format, OpenMetrics, node_exporter's textfile
@@ -177,7 +174,7 @@ if command -v promtool > /dev/null; then
   check "promtool check metrics accepts top's output" 'promtool check metrics < "$tmp/top.prom" 2>> "$tmp/lint"'
   [ -s "$tmp/lint" ] && sed 's/^/#   /' "$tmp/lint"
 else
-  echo "skip - promtool check metrics (Debian: apt-get install prometheus)"
+  skip "promtool check metrics" "Debian: apt-get install prometheus"
 fi
 "$cli" stat --format openmetrics "$mpid" > "$tmp/stat.om"
 "$cli" top --format openmetrics > "$tmp/top.om"
@@ -188,7 +185,7 @@ if /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2> /dev/nul
   done
 else
   check "openmetrics output ends with # EOF" '[ "$(tail -n 1 "$tmp/stat.om")" = "# EOF" ]'
-  echo "skip - strict OpenMetrics parse (Debian: apt-get install python3-prometheus-client)"
+  skip "strict OpenMetrics parse" "Debian: apt-get install python3-prometheus-client"
 fi
 mkdir "$tmp/textfile"
 tf=$tmp/textfile/ringpool.prom
@@ -225,5 +222,4 @@ check "RINGPOOL_STATS=1 prints the summary at exit" 'grep -q "^ringpool statisti
 RINGPOOL_STATS_FILE="$tmp/stats.%p" LD_PRELOAD=$lib "$target" 0 > /dev/null 2>&1
 check "RINGPOOL_STATS_FILE writes the summary to a file named with the pid" 'ls "$tmp"/stats.[0-9]* > /dev/null 2>&1 && grep -q "^ringpool statistics" "$tmp"/stats.[0-9]*'
 
-echo "stats: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

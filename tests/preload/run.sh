@@ -14,7 +14,7 @@
 #
 # Prints "ok - NAME", "not ok - NAME (why)" or "skip - NAME (why)" per case,
 # with details as "# " lines, and ends with exactly one summary line:
-#   preload: N passed, M failed[, K skipped]
+#   preload: N passed, M failed, K skipped
 # Exit status: 0 when nothing failed, 1 otherwise, 2 on bad usage.
 set -u
 
@@ -43,11 +43,8 @@ fi
 export LC_ALL=C TZ=UTC
 unset LD_PRELOAD MALLOC_CHECK_ MALLOC_PERTURB_ GLIBC_TUNABLES
 
-passed=0 failed=0 skipped=0
-
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-skip() { echo "skip - $1 ($2)"; skipped=$((skipped + 1)); }
-fail() { echo "not ok - $1 ($2)"; failed=$((failed + 1)); }
+suite=preload
+. "$(dirname "$0")/../harness.sh"
 
 # Indent a file as TAP diagnostics, at most N lines (default 20).
 diag() { head -n "${2:-20}" "$1" | sed 's/^/#   /'; }
@@ -342,9 +339,4 @@ case_memcheck() {
 case_memcheck "with no option" ""
 case_memcheck "with --soname-synonyms=somalloc=libringpool.so.1" "--soname-synonyms=somalloc=libringpool.so.1"
 
-if [ "$skipped" -gt 0 ]; then
-    echo "preload: $passed passed, $failed failed, $skipped skipped"
-else
-    echo "preload: $passed passed, $failed failed"
-fi
-[ "$failed" -eq 0 ]
+finish

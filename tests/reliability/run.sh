@@ -46,10 +46,8 @@ trap cleanup EXIT
 export LC_ALL=C
 unset LD_PRELOAD RINGPOOL_FAULT_MMAP RINGPOOL_HARDEN RINGPOOL_PURGE_DELAY RINGPOOL_RETAIN
 
-passed=0 failed=0 skipped=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-skip() { echo "skip - $1 ($2)"; skipped=$((skipped + 1)); }
-fail() { echo "not ok - $1 ($2)"; failed=$((failed + 1)); }
+suite=reliability
+. "$(dirname "$0")/../harness.sh"
 diag() { head -n "${2:-15}" "$1" | sed 's/^/#   /'; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -285,5 +283,4 @@ for t in fuzz_pool fuzz_stats_reader; do
     run "$name" 300 "$SANDIR/replay_$t" "${dirs[@]}"
 done
 
-echo "reliability: $passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+finish
