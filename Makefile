@@ -72,21 +72,10 @@ UNIT_BIN := $(BUILD)/tests/unit
 .PHONY: all check check-unit check-symbols check-stats check-hostile clean demo install uninstall
 all: $(LIB) $(LIB_DEV) $(CLI)
 
-$(OBJ)/pool/%.o $(OBJ)/preload/%.o $(OBJ)/profiler/%.o: CXXFLAGS_ALL = $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS)
-$(OBJ)/pool/%.o: pool/%.cpp
+$(POOL_OBJ) $(PRELOAD_OBJ) $(PROFILER_OBJ): $(OBJ)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(SAY) CXX $<
-	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
-
-$(OBJ)/preload/%.o: preload/%.cpp
-	@mkdir -p $(@D)
-	$(SAY) CXX $<
-	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
-
-$(OBJ)/profiler/%.o: profiler/%.cpp
-	@mkdir -p $(@D)
-	$(SAY) CXX $<
-	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+	$(Q)$(CXX) $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CXXFLAGS) $(CXXFLAGS) -c $< -o $@
 
 # Linked with the C driver: the library must not pull in libstdc++.
 $(LIB_REAL): $(LIB_OBJ) preload/ringpool.map

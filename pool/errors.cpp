@@ -30,14 +30,26 @@ char* format_dec(char* buf, unsigned long long v) {
   return buf;
 }
 
-void report_bad_pointer(const char* what, const void* p) {
+namespace {
+
+[[noreturn]] void report(const char* a, const char* b, const char* c, const void* p) {
   char hex[24];
   platform::write_err("ringpool: ");
-  platform::write_err(what);
+  platform::write_err(a);
+  platform::write_err(b);
+  platform::write_err(c);
   platform::write_err(": ");
   platform::write_err(format_hex(hex, (unsigned long long)p));
   platform::write_err("\n");
   platform::die();
+}
+
+}  // namespace
+
+void report_bad_pointer(const char* what, const void* p) { report(what, "", "", p); }
+
+void report_invalid_pointer(bool in_free, const char* why, const void* p) {
+  report(in_free ? "free(): invalid pointer (" : "invalid pointer (", why, ")", p);
 }
 
 void report_assertion(const char* cond, const char* file, int line) {

@@ -12,6 +12,9 @@
 namespace ringpool::pool {
 
 [[noreturn]] void report_bad_pointer(const char* what, const void* p);
+// "free(): invalid pointer (why)" (in_free) or "invalid pointer (why)":
+// the same reason, whichever call met the pointer.
+[[noreturn]] void report_invalid_pointer(bool in_free, const char* why, const void* p);
 [[noreturn]] void report_assertion(const char* cond, const char* file, int line);
 
 #ifdef RINGPOOL_DEBUG

@@ -1053,7 +1053,7 @@ void free_local_slow(Page* pg) {
 void free_other(Page* pg, void* p) {
   switch (pg->kind) {
     case k_kind_small: {
-      if (!block_start(pg, p)) report_not_block_start(p);
+      if (!block_start(pg, p)) report_not_a_block(true, pg, p);
       Block* b = static_cast<Block*>(p);
       if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample.heap)) g_profile_hooks.on_free(p);
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
@@ -1064,14 +1064,12 @@ void free_other(Page* pg, void* p) {
       return;
     }
     case k_kind_large:
-      if (p != page_start(segment_of(pg), pg)) report_bad_pointer("free(): invalid pointer (inside a block)", p);
+      if (p != page_start(segment_of(pg), pg)) report_not_a_block(true, pg, p);
       if (RINGPOOL_UNLIKELY(g_sampling)) g_profile_hooks.on_free(p);
       large_free(pg);
       return;
     default:
-      report_bad_pointer(unit_of(segment_of(p), p) == 0 ? "free(): invalid pointer (into the allocator's metadata)"
-                                                       : "free(): double free or invalid pointer (its page is free)",
-                         p);
+      report_not_a_block(true, pg, p);
   }
 }
 
@@ -1080,10 +1078,15 @@ void report_double_free(void* p) {
   report_bad_pointer("free(): double free detected (the block is free: freed before, or never handed out)", p);
 }
 
-void report_not_block_start(void* p) {
-  report_bad_pointer(past_carved(page_of(p), p) ? "free(): invalid pointer (never allocated: past the blocks of its page)"
-                                                : "free(): invalid pointer (inside a block, not its start)",
-                     p);
+void report_not_block_start(void* p) { report_not_a_block(true, page_of(p), p); }
+
+void report_not_a_block(bool in_free, const Page* pg, const void* p) {
+  const char* why = unit_of(segment_of(p), p) == 0 ? "into the allocator's metadata"
+                    : pg->kind == k_kind_free       ? "its page is free: a double free?"
+                    : pg->kind == k_kind_large || !past_carved(pg, p)
+                        ? "inside a block, not its start"
+                        : "never allocated: past the blocks of its page";
+  report_invalid_pointer(in_free, why, p);
 }
 
 void thread_done() {

@@ -22,18 +22,13 @@ enum Kind { k_none, k_small, k_large, k_huge, k_foreign };
 // p is about to be called foreign: if it points into memory of ours, stop
 // with a message that names what it points into (as free's, if in_free).
 void report_if_ours(const void* p, bool in_free) {
-  static const char* const messages[][2] = {
-      {nullptr, nullptr},
-      {"invalid pointer (a freed huge block)", "free(): double free detected (a huge block)"},
-      {"invalid pointer (inside a huge block, not its start)", "free(): invalid pointer (inside a huge block, not its start)"},
-      {"invalid pointer (into the allocator's metadata)", "free(): invalid pointer (into the allocator's metadata)"},
-  };
+  static const char* const why[] = {nullptr, "a freed huge block", "inside a huge block, not its start",
+                                    "into the allocator's metadata"};
   OursKind k = ours_not_block(p);
-  if (k != k_not_ours) report_bad_pointer(messages[k][in_free], p);
-  if (in_stats_region(p))
-    report_bad_pointer(in_free ? "free(): invalid pointer (into the allocator's statistics)"
-                               : "invalid pointer (into the allocator's statistics)",
-                       p);
+  // glibc's words for a second free, as for every other size.
+  if (k == k_ours_freed_huge && in_free) report_bad_pointer("free(): double free detected (a huge block)", p);
+  if (k != k_not_ours) report_invalid_pointer(in_free, why[k], p);
+  if (in_stats_region(p)) report_invalid_pointer(in_free, "into the allocator's statistics", p);
 }
 
 // What p is, and its usable size (for ours).
@@ -48,23 +43,18 @@ Kind classify(const void* p, size_t* usable, Page** page) {
       *page = pg;
       char* start = page_start(s, pg);
       if (pg->kind == k_kind_small) {
-        if (!block_start(pg, p))
-          report_bad_pointer(past_carved(pg, p) ? "invalid pointer (never allocated: past the blocks of its page)"
-                                                : "invalid pointer (inside a block)",
-                             p);
+        if (!block_start(pg, p)) report_not_a_block(false, pg, p);
         if (static_cast<const Block*>(p)->canary == (g_cookie ^ a))
           report_bad_pointer("invalid pointer (a freed block)", p);
         *usable = pg->block_size;
         return k_small;
       }
       if (pg->kind == k_kind_large) {
-        if (p != start) report_bad_pointer("invalid pointer (inside a block)", p);
+        if (p != start) report_not_a_block(false, pg, p);
         *usable = pg->large_size;
         return k_large;
       }
-      report_bad_pointer(unit_of(s, p) == 0 ? "invalid pointer (into the allocator's metadata)"
-                                            : "invalid pointer (its page is free: freed twice?)",
-                         p);
+      report_not_a_block(false, pg, p);
     }
     if (m != 0) {
       size_t u = huge_usable(p);

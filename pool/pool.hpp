@@ -82,6 +82,9 @@ void free_not_segment(void* p);
 // path can jump to them without aligning its stack first.
 void report_double_free(void* p);
 void report_not_block_start(void* p);
+// p lies in segment page pg and is no block of it (inside one, past the
+// carved ones, in a free page or the segment's header): stop, saying which.
+[[noreturn]] void report_not_a_block(bool in_free, const Page* pg, const void* p);
 // --*used, and whether the result is <= 0 as an int32_t.
 inline bool used_dec_reaches_zero(uint32_t* used) {
 #if defined(__x86_64__)
@@ -96,20 +99,16 @@ le:
 // Is p the start of a block the page has carved (see Page::carved_below)?
 // Any thread may ask; the owner's fast path reads its own write plainly,
 // which lets the compiler compare with memory (one instruction less).
+inline uint64_t block_product(const Page* pg, const void* p) {
+  return (uint64_t)((uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32) * pg->div_magic;
+}
 inline bool block_start(const Page* pg, const void* p) {
-  uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
-  return off * pg->div_magic < __atomic_load_n(&pg->carved_below, __ATOMIC_RELAXED);
+  return block_product(pg, p) < __atomic_load_n(&pg->carved_below, __ATOMIC_RELAXED);
 }
-inline bool block_start_owner(const Page* pg, const void* p) {
-  uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
-  return off * pg->div_magic < pg->carved_below;
-}
+inline bool block_start_owner(const Page* pg, const void* p) { return block_product(pg, p) < pg->carved_below; }
 // For a p that block_start refuses: is it a block-aligned address past the
 // blocks carved (never allocated) rather than an address inside a block?
-inline bool past_carved(const Page* pg, const void* p) {
-  uint64_t off = (uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32;
-  return off * pg->div_magic < pg->div_magic;
-}
+inline bool past_carved(const Page* pg, const void* p) { return block_product(pg, p) < pg->div_magic; }
 
 // ---- the malloc family, glibc's semantics --------------------------------
 void* calloc(size_t n, size_t size);

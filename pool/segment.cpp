@@ -571,8 +571,7 @@ bool large_resize(Page* pg, size_t new_size) {
 size_t huge_mapping_size(size_t n) {
   size_t r = round_os(n);
   if (r < n) return 0;
-  size_t step = (size_t)1 << (61 - __builtin_clzll(r | 4));  // a quarter of r's power of two
-  if (step < platform::k_os_page) return r;
+  size_t step = (size_t)1 << (61 - __builtin_clzll(r));  // a quarter of r's power of two
   size_t m = (r + step - 1) & ~(step - 1);
   return m < r ? 0 : m;
 }
@@ -580,7 +579,7 @@ size_t huge_mapping_size(size_t n) {
 void* huge_alloc(size_t size, size_t align, bool zero) {
   size_t guard = g_harden ? platform::k_os_page : 0;  // a PROT_NONE page after
   size_t mapped = huge_mapping_size(size) + guard;
-  if (mapped < size || mapped == guard) return nullptr;
+  if (mapped < size) return nullptr;  // huge_mapping_size overflowed (0)
   void* base = nullptr;
   bool zeroed = true;
   {

@@ -28,8 +28,6 @@ struct Out {
   }
 };
 
-const char* human(uint64_t v, char* b, size_t n) { return format_bytes(v, b, n); }
-
 }  // namespace
 
 const char* format_bytes(uint64_t v, char* b, size_t n) {
@@ -117,24 +115,24 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
   char a[32], b[32], c[32];
   if (size) buf[0] = 0;
   o.put("ringpool statistics for pid %d (up %.1f s)\n", s.pid, (double)s.uptime_ms / 1000);
-  o.put("  live:      %s in %llu blocks\n", human(s.live_bytes, a, sizeof a), (unsigned long long)s.live_blocks);
-  o.put("  in pages:  %s (free inside pages, cached by threads: %s)\n", human(s.page_bytes + s.rows[k_row_huge].live_bytes, b, sizeof b),
-        human(s.cached_bytes, c, sizeof c));
+  o.put("  live:      %s in %llu blocks\n", format_bytes(s.live_bytes, a, sizeof a), (unsigned long long)s.live_blocks);
+  o.put("  in pages:  %s (free inside pages, cached by threads: %s)\n", format_bytes(s.page_bytes + s.rows[k_row_huge].live_bytes, b, sizeof b),
+        format_bytes(s.cached_bytes, c, sizeof c));
   if (s.block_bytes)
     o.put("  requested: %s in small blocks since start, served with %s (%.1f%% rounding)\n",
-          human(s.requested_bytes, a, sizeof a), human(s.block_bytes, b, sizeof b),
+          format_bytes(s.requested_bytes, a, sizeof a), format_bytes(s.block_bytes, b, sizeof b),
           100.0 * (double)(s.block_bytes - s.requested_bytes) / (double)s.block_bytes);
-  o.put("  mapped:    %s    resident: %s    metadata: %s\n", human(s.mapped, a, sizeof a),
-        s.resident ? human(s.resident, b, sizeof b) : "?", human(s.meta_bytes, c, sizeof c));
-  o.put("  free, not yet returned to the OS: %s    returned so far: %s\n", human(s.dirty, a, sizeof a),
-        human(s.released, b, sizeof b));
+  o.put("  mapped:    %s    resident: %s    metadata: %s\n", format_bytes(s.mapped, a, sizeof a),
+        s.resident ? format_bytes(s.resident, b, sizeof b) : "?", format_bytes(s.meta_bytes, c, sizeof c));
+  o.put("  free, not yet returned to the OS: %s    returned so far: %s\n", format_bytes(s.dirty, a, sizeof a),
+        format_bytes(s.released, b, sizeof b));
   o.put("  large (32 KiB-2 MiB): %llu blocks, %s    huge (> 2 MiB): %llu blocks, %s\n",
-        (unsigned long long)s.rows[k_row_large].live_blocks, human(s.rows[k_row_large].live_bytes, a, sizeof a), (unsigned long long)s.rows[k_row_huge].live_blocks,
-        human(s.rows[k_row_huge].live_bytes, b, sizeof b));
+        (unsigned long long)s.rows[k_row_large].live_blocks, format_bytes(s.rows[k_row_large].live_bytes, a, sizeof a), (unsigned long long)s.rows[k_row_huge].live_blocks,
+        format_bytes(s.rows[k_row_huge].live_bytes, b, sizeof b));
   o.put("  threads:   %llu alive, %llu exited    foreign frees: %llu\n", (unsigned long long)s.threads_active,
         (unsigned long long)s.threads_exited, (unsigned long long)s.global.foreign_frees);
   o.put("  idle heaps: %s in pages of exited threads' heaps, with blocks still live\n",
-        human(s.global.idle_heap_bytes, a, sizeof a));
+        format_bytes(s.global.idle_heap_bytes, a, sizeof a));
   if (s.global.socket_routed || s.global.socket_passed || s.global.socket_fallback)
     o.put("  sockets:   %llu routed through io_uring, %llu passed through, %llu fell back\n",
           (unsigned long long)s.global.socket_routed, (unsigned long long)s.global.socket_passed,
@@ -150,8 +148,8 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
     else snprintf(name, sizeof name, "%llu", (unsigned long long)r.size);
     double util = r.page_bytes ? 100.0 * (double)r.live_bytes / (double)r.page_bytes : 0;
     o.put("  %9s %12llu %12llu %10llu %10s %10s %5.0f%%\n", name, (unsigned long long)r.allocs,
-          (unsigned long long)r.frees, (unsigned long long)r.live_blocks, human(r.live_bytes, a, sizeof a),
-          human(r.page_bytes, b, sizeof b), util);
+          (unsigned long long)r.frees, (unsigned long long)r.live_blocks, format_bytes(r.live_bytes, a, sizeof a),
+          format_bytes(r.page_bytes, b, sizeof b), util);
   }
   return o.len;
 }

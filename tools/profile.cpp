@@ -81,8 +81,7 @@ int cmd_profile(int argc, char** argv) {
     if (rc) return rc;
     source = "process " + source;
     if (!output.empty()) {
-      FILE* f = fopen(output.c_str(), "we");
-      if (!f || fwrite(text.data(), 1, text.size(), f) != text.size() || fclose(f) != 0) {
+      if (!write_file_atomically(output, text)) {
         fprintf(stderr, "ringpool profile: cannot write %s: %s\n", output.c_str(), strerror(errno));
         return 1;
       }
