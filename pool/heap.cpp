@@ -120,14 +120,18 @@ void full_push(Heap* h, Page* pg) {
   pg->next = h->full;
   if (h->full) h->full->prev = pg;
   h->full = pg;
-  pg->used |= k_used_full;
+  // Asleep until an eighth of its blocks (at least one) is freed locally.
+  uint32_t n = pg->used, wake = pg->reserved / 8 ? pg->reserved / 8 : 1;
+  pg->asleep = (uint16_t)(n > wake ? n - wake : 0);
+  pg->used = n - pg->asleep;
+  pg->in_full = 1;
 }
 
 void full_remove(Heap* h, Page* pg) {
   if (pg->prev) pg->prev->next = pg->next; else h->full = pg->next;
   if (pg->next) pg->next->prev = pg->prev;
   pg->next = pg->prev = nullptr;
-  pg->used &= ~k_used_full;
+  page_wake(pg);
 }
 
 // ---- page free lists (owner only) -----------------------------------------
@@ -912,7 +916,7 @@ void fork_parent() {
 // queue, marked abandoned so that frees only set canaries until the heap is
 // taken and rebuilt.
 void orphan_page(Segment* s, void*) {
-  for (unsigned u = 1; u < k_units;) {
+  for (unsigned u = k_header_units; u < k_units;) {
     Page* pg = &s->pages[u];
     if (pg->kind == k_kind_free) {
       u++;
@@ -924,7 +928,7 @@ void orphan_page(Segment* s, void*) {
     if (pg->kind == k_kind_small && h != nullptr && h->state == k_heap_orphan) {
       pg->xfree.store(k_page_abandoned, std::memory_order_relaxed);
       pg->in_reclaimed = 0;
-      pg->used &= ~k_used_full;
+      page_wake(pg);
       pg->head = 0;
       queue_push_back(h, pg->cls, pg);
       h->orphan_pages = 1;
@@ -1081,7 +1085,7 @@ void report_double_free(void* p) {
 void report_not_block_start(void* p) { report_not_a_block(true, page_of(p), p); }
 
 void report_not_a_block(bool in_free, const Page* pg, const void* p) {
-  const char* why = unit_of(segment_of(p), p) == 0 ? "into the allocator's metadata"
+  const char* why = unit_of(segment_of(p), p) < k_header_units ? "into the allocator's metadata"
                     : pg->kind == k_kind_free       ? "its page is free: a double free?"
                     : pg->kind == k_kind_large || !past_carved(pg, p)
                         ? "inside a block, not its start"

@@ -78,8 +78,8 @@ void* alloc_aligned(size_t align, size_t n) {
   }
   size_t rounded = (n + align - 1) & ~(align - 1);
   if (rounded < align) rounded = align;
-  if (rounded <= k_small_max) {
-    // Blocks sit at multiples of their size from a 64 KiB-aligned page
+  if (rounded <= k_small_max && align <= k_unit) {
+    // Blocks sit at multiples of their size from a unit-aligned page
     // start: a class whose size is a multiple of align gives aligned blocks.
     for (unsigned c = class_of(rounded); c < k_num_classes; c++) {
       if (k_classes.size[c] % align == 0) return alloc(k_classes.size[c]);
@@ -88,7 +88,7 @@ void* alloc_aligned(size_t align, size_t n) {
   ensure_init();
   void* p;
   p = nullptr;
-  // A span aligned to 2 MiB may not fit a segment (unit 0 is the header):
+  // A span aligned to 2 MiB may not fit a segment (the header units come first):
   // then the block is mapped on its own.
   if (rounded <= k_large_max && align <= k_large_max) p = large_alloc(rounded, align, false);
   if (p == nullptr) p = huge_alloc(rounded, align, false);
@@ -243,7 +243,7 @@ struct SegmentWalk {
 };
 void walk_segment(Segment* s, void* ctx) {
   SegmentWalk* w = static_cast<SegmentWalk*>(ctx);
-  for (unsigned u = 1; u < k_units;) {
+  for (unsigned u = k_header_units; u < k_units;) {
     Page* pg = &s->pages[u];
     if (pg->kind == k_kind_free) {
       u++;
@@ -252,7 +252,7 @@ void walk_segment(Segment* s, void* ctx) {
     size_t bytes = (size_t)pg->span * k_unit;
     w->page_bytes += bytes;
     if (pg->kind == k_kind_small) {
-      uint32_t used = (__atomic_load_n(&pg->used, __ATOMIC_RELAXED) & ~k_used_full) -
+      uint32_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED) + __atomic_load_n(&pg->asleep, __ATOMIC_RELAXED) -
                       __atomic_load_n(&pg->head, __ATOMIC_RELAXED);
       w->live_blocks += used;
       w->live_bytes += (size_t)used * pg->block_size;

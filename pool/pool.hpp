@@ -190,7 +190,7 @@ inline void free(void* p) {
 #ifndef RINGPOOL_NO_STATS
       h->counters->frees[pg->cls]++;
 #endif
-      // Zero: empty (not the head page); negative: k_used_full is set.
+      // Zero: empty (not the head page), or a full page woken (types.hpp).
       // (One subtraction in memory that sets the flags the branch reads;
       // the compiler made it a load, a subtraction, a store and a test.)
       if (RINGPOOL_LIKELY(!used_dec_reaches_zero(&pg->used))) return;

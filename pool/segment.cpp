@@ -118,10 +118,6 @@ size_t purger_trigger() { return 2 * options().retain_bytes; }
 std::atomic<bool> g_purger_running;
 bool g_purger_failed;
 
-uint64_t bits(unsigned first, unsigned n) {
-  return (n >= 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << first;
-}
-
 void chunk_map_set(const void* p, uint8_t v) {
   g_chunk_map[reinterpret_cast<uintptr_t>(p) >> k_chunk_shift] = v;
 }
@@ -148,7 +144,7 @@ Segment* segment_new() {
     return nullptr;
   }
   Segment* s = static_cast<Segment*>(mem);  // fresh mapping: all zero
-  s->free_mask = ~uint64_t{1};
+  s->free_units.add(k_header_units, k_units - k_header_units);
   for (unsigned u = 0; u < k_units; u++) s->unit_page[u] = &s->pages[u];
   chunk_map_set(s, k_chunk_segment);
   segment_link_last(s);
@@ -158,11 +154,11 @@ Segment* segment_new() {
 }
 
 void segment_release(Segment* s) {
-  g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask) * k_unit;
+  g_dirty_bytes -= (size_t)s->dirty_units.count() * k_unit;
   segment_unlink(s);
   chunk_map_set(s, 0);
   g_segment_count--;
-  g_purged_bytes += (size_t)__builtin_popcountll(s->dirty_mask) * k_unit;
+  g_purged_bytes += (size_t)s->dirty_units.count() * k_unit;
   platform::unmap(s, k_segment);
 }
 
@@ -173,15 +169,12 @@ bool segment_purge(Segment* s) {
     segment_release(s);
     return true;
   }
-  uint64_t d = s->dirty_mask & s->free_mask;
-  while (d) {
-    unsigned first = (unsigned)__builtin_ctzll(d);
-    unsigned n = (unsigned)__builtin_ctzll(~(d >> first));
-    if (first + n > 64) n = 64 - first;
+  UnitSet d = s->dirty_units & s->free_units;
+  for (unsigned first = d.next(0, true); first < k_units; first = d.next(first, true)) {
+    unsigned n = d.next(first, false) - first;
     platform::decommit(reinterpret_cast<char*>(s) + (size_t)first * k_unit, (size_t)n * k_unit);
-    uint64_t m = bits(first, n);
-    d &= ~m;
-    s->dirty_mask &= ~m;
+    d.remove(first, n);
+    s->dirty_units.remove(first, n);
     g_dirty_bytes -= (size_t)n * k_unit;
     g_purged_bytes += (size_t)n * k_unit;
   }
@@ -201,7 +194,7 @@ void purge_to(size_t target) {
   while (g_dirty_bytes > target && g_huge_cached > 0) huge_cache_drop(0);
   for (Segment* s = g_segments_last; s != nullptr && g_dirty_bytes > target;) {
     Segment* prev = s->prev;
-    if (s->dirty_mask & s->free_mask) segment_purge(s);
+    if ((s->dirty_units & s->free_units).any()) segment_purge(s);
     s = prev;
   }
 }
@@ -219,22 +212,9 @@ void purge_check_locked(uint64_t now) {
   }
   for (Segment* s = g_segments; s != nullptr;) {
     Segment* next = s->next;
-    if ((s->dirty_mask & s->free_mask) && now - s->dirty_since_ms >= delay) segment_purge(s);
+    if ((s->dirty_units & s->free_units).any() && now - s->dirty_since_ms >= delay) segment_purge(s);
     s = next;
   }
-}
-
-// Find n free units starting at a multiple of align_units. Returns the
-// first unit, or 0 (unit 0 is never free).
-unsigned find_run(uint64_t free, unsigned n, unsigned align_units) {
-  uint64_t m = free;
-  for (unsigned i = 1; i < n && m; i++) m &= free >> i;
-  if (align_units > 1) {
-    uint64_t starts = 0;
-    for (unsigned u = 0; u < 64; u += align_units) starts |= uint64_t{1} << u;
-    m &= starts;
-  }
-  return m ? (unsigned)__builtin_ctzll(m) : 0;
 }
 
 // Take a span of n units aligned to align_units; sets up the descriptors.
@@ -246,28 +226,28 @@ Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) 
   unsigned first = 0;
   for (int pass = 0; pass < 2 && s == nullptr; pass++) {
     for (s = g_segments; s != nullptr; s = s->next) {
-      uint64_t m = pass == 0 ? s->free_mask & s->dirty_mask : s->free_mask;
-      if ((unsigned)__builtin_popcountll(m) < n) continue;
-      first = find_run(m, n, align_units);
+      UnitSet m = pass == 0 ? s->free_units & s->dirty_units : s->free_units;
+      if (m.count() < n) continue;
+      first = m.find_run(n, align_units);
       if (first) break;
     }
   }
   if (s == nullptr) {
-    // Unit 0 is the header: a run that no segment can hold (2 MiB aligned
-    // with a guard unit) must not map a segment that then stays empty.
-    unsigned lowest = align_units > 1 ? align_units : 1;
+    // The header units come first: a run that no segment can hold (2 MiB
+    // aligned with a guard unit) must not map a segment that then stays empty.
+    unsigned lowest = (k_header_units + align_units - 1) / align_units * align_units;
     if (lowest + n > k_units) return nullptr;
     s = segment_new();
     if (s == nullptr) return nullptr;
-    first = find_run(s->free_mask, n, align_units);
+    first = s->free_units.find_run(n, align_units);
     if (first == 0) return nullptr;
   }
-  uint64_t m = bits(first, n);
   // Units never touched or purged read as zero; a dirty one may not.
-  *zeroed = (s->dirty_mask & m) == 0;
-  g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask & m) * k_unit;
-  s->dirty_mask &= ~m;
-  s->free_mask &= ~m;
+  unsigned dirty = s->dirty_units.count_in(first, n);
+  *zeroed = dirty == 0;
+  g_dirty_bytes -= (size_t)dirty * k_unit;
+  s->dirty_units.remove(first, n);
+  s->free_units.remove(first, n);
   s->used_units += n;
   g_in_use_bytes += (size_t)n * k_unit;
   Page* pg = &s->pages[first];
@@ -292,11 +272,10 @@ void span_free(Page* pg) {
   pg->free = pg->local_free = nullptr;
   pg->used = 0;
   pg->span = 0;
-  uint64_t m = bits(first, n);
   uint64_t now = platform::now_ms();
-  if ((s->dirty_mask & s->free_mask) == 0) s->dirty_since_ms = now;
-  s->free_mask |= m;
-  s->dirty_mask |= m;
+  if (!(s->dirty_units & s->free_units).any()) s->dirty_since_ms = now;
+  s->free_units.add(first, n);
+  s->dirty_units.add(first, n);
   s->used_units -= n;
   g_in_use_bytes -= (size_t)n * k_unit;
   g_dirty_bytes += (size_t)n * k_unit;
@@ -538,21 +517,20 @@ bool large_resize(Page* pg, size_t new_size) {
   if (n == old_n) return true;
   if (n > old_n) {
     if (first + n > k_units) return false;
-    uint64_t extra = bits(first + old_n, n - old_n);
-    if ((s->free_mask & extra) != extra) return false;
-    g_dirty_bytes -= (size_t)__builtin_popcountll(s->dirty_mask & extra) * k_unit;
-    s->dirty_mask &= ~extra;
-    s->free_mask &= ~extra;
+    unsigned extra = n - old_n;
+    if (s->free_units.count_in(first + old_n, extra) != extra) return false;
+    g_dirty_bytes -= (size_t)s->dirty_units.count_in(first + old_n, extra) * k_unit;
+    s->dirty_units.remove(first + old_n, extra);
+    s->free_units.remove(first + old_n, extra);
     for (unsigned i = old_n; i < n; i++) s->unit_page[first + i] = pg;
   } else {
-    uint64_t gone = bits(first + n, old_n - n);
     for (unsigned i = n; i < old_n; i++) {
       s->unit_page[first + i] = &pg[i];
       pg[i].kind = k_kind_free;
     }
-    if ((s->dirty_mask & s->free_mask) == 0) s->dirty_since_ms = platform::now_ms();
-    s->free_mask |= gone;
-    s->dirty_mask |= gone;
+    if (!(s->dirty_units & s->free_units).any()) s->dirty_since_ms = platform::now_ms();
+    s->free_units.add(first + n, old_n - n);
+    s->dirty_units.add(first + n, old_n - n);
     g_dirty_bytes += (size_t)(old_n - n) * k_unit;
   }
   s->used_units = s->used_units + n - old_n;

@@ -2,7 +2,7 @@
 //
 // Glossary
 //   class     an index 0..k_num_classes-1 into the table below.
-//   unit      64 KiB, the granule in which segments hand out pages.
+//   unit      16 KiB, the granule in which segments hand out pages.
 //   span      the number of units a page of a class occupies.
 //
 // Shape: 16-byte steps up to 128 B, then eight classes per doubling up to
@@ -15,8 +15,8 @@
 
 namespace ringpool::pool {
 
-constexpr size_t k_unit_shift = 16;
-constexpr size_t k_unit = size_t{1} << k_unit_shift;  // 64 KiB
+constexpr size_t k_unit_shift = 14;
+constexpr size_t k_unit = size_t{1} << k_unit_shift;  // 16 KiB
 constexpr size_t k_min_align = 16;
 constexpr size_t k_small_max = 32 * 1024;
 constexpr unsigned k_num_classes = 8 + 8 * 8;  // 8 steps of 16 B, 8 doublings

@@ -4,9 +4,10 @@
 //   chunk     4 MiB of address space, aligned; the chunk map says per chunk
 //             whether it starts one of our segments (k_chunk_segment), holds
 //             the start of huge blocks (a count), or is not ours (0).
-//   segment   a 4 MiB, 4 MiB-aligned mapping: unit 0 holds this header,
-//             units 1..63 are handed out as pages.
-//   page      a span of 1..63 units inside a segment. A small page holds
+//   segment   a 4 MiB, 4 MiB-aligned mapping of 256 units: the first
+//             k_header_units hold this header, the rest are handed out as
+//             pages.
+//   page      a span of 1..253 units inside a segment. A small page holds
 //             blocks of one size class and belongs to one heap; a large page
 //             is one block of 32 KiB..2 MiB and belongs to nobody.
 //   huge      a block above 2 MiB, mapped on its own and registered in a hash.
@@ -36,7 +37,7 @@ namespace ringpool::pool {
 constexpr size_t k_chunk_shift = 22;
 constexpr size_t k_chunk = size_t{1} << k_chunk_shift;  // 4 MiB
 constexpr size_t k_segment = k_chunk;
-constexpr unsigned k_units = k_segment / k_unit;        // 64
+constexpr unsigned k_units = k_segment / k_unit;        // 256
 constexpr size_t k_large_max = 2 * 1024 * 1024;         // above: huge
 constexpr unsigned k_address_bits = 47;                 // x86-64 user space
 constexpr uint8_t k_chunk_segment = 0xff;
@@ -59,14 +60,18 @@ struct Heap;
 
 // One per unit of a segment; only the first unit of a span is used
 // (segment->unit_page maps every unit of a span to it).
-// Invariant (small pages), with n = used & ~k_used_full:
+// Invariant (small pages), with n = used + asleep:
 //   n == blocks handed out + |xfree| + head, and
 //   n - head + |free| + |local_free| == capacity
 // where head is 1 while the page is first in its class queue: that pin keeps
 // the page a thread allocates from out of the "empty" slow path when one
 // block is allocated and freed in a loop.
-// Bit 31 of used (k_used_full) is set while the page is in the full list,
-// so one signed test on the free fast path catches both "empty" and "full".
+// While the page is in the full list, `asleep` of its handed-out blocks are
+// counted out of used, which then holds the local frees that wake it: the
+// free fast path's one test for "used reached zero" catches both "empty"
+// and "has room again", and a page returns to its queue with an eighth of
+// its blocks free, not one (a page woken per free would make every
+// allocation a slow one where frees scatter over many pages).
 // Two cache lines. Line 0 is everything a malloc or free of this page
 // reads or writes; line 1 is what other threads write (the remote-free
 // list) and what only slow paths touch, so a remote free's CAS never takes
@@ -103,6 +108,8 @@ struct alignas(64) Page {
   Page* reclaim_next;  // under heap->lock
   size_t large_size;  // large pages: bytes usable
   uint64_t* hbits;    // RINGPOOL_HARDEN: one bit per block, set while allocated
+  uint16_t asleep;    // owner: blocks counted out of used while in the full list
+  uint8_t in_full;    // owner: in the full list
 };
 static_assert(sizeof(Page) == 128, "a page descriptor is two cache lines");
 // floor(2^64 / d) + 1, so that e = d * div_magic mod 2^64 is not 0 when d is
@@ -113,21 +120,83 @@ static_assert(offsetof(Page, in_reclaimed) < 64, "line 0 holds the fast path's f
 constexpr uintptr_t k_page_full = 1;
 constexpr uintptr_t k_page_abandoned = 2;
 constexpr uintptr_t k_page_flags = k_page_full | k_page_abandoned;
-constexpr uint32_t k_used_full = 0x80000000u;
-inline bool page_in_full(const Page* pg) { return (pg->used & k_used_full) != 0; }
-inline uint32_t page_used(const Page* pg) { return (pg->used & ~k_used_full) - pg->head; }
+inline bool page_in_full(const Page* pg) { return pg->in_full != 0; }
+inline uint32_t page_used(const Page* pg) { return pg->used + pg->asleep - pg->head; }
+// The page leaves the full state: used counts every handed-out block again.
+inline void page_wake(Page* pg) {
+  pg->used += pg->asleep;
+  pg->asleep = 0;
+  pg->in_full = 0;
+}
+
+// A set of a segment's units, one bit each.
+struct UnitSet {
+  static constexpr unsigned k_words = k_units / 64;
+  uint64_t w[k_words];
+
+  // The bits of word i that [first, first + n) covers.
+  static uint64_t word_bits(unsigned i, unsigned first, unsigned n) {
+    unsigned lo = i * 64, hi = lo + 64, end = first + n;
+    if (end <= lo || first >= hi) return 0;
+    unsigned a = first > lo ? first - lo : 0, b = end < hi ? end - lo : 64;
+    return (b - a == 64 ? ~uint64_t{0} : ((uint64_t{1} << (b - a)) - 1)) << a;
+  }
+  void add(unsigned first, unsigned n) {
+    for (unsigned i = 0; i < k_words; i++) w[i] |= word_bits(i, first, n);
+  }
+  void remove(unsigned first, unsigned n) {
+    for (unsigned i = 0; i < k_words; i++) w[i] &= ~word_bits(i, first, n);
+  }
+  unsigned count_in(unsigned first, unsigned n) const {
+    unsigned c = 0;
+    for (unsigned i = 0; i < k_words; i++) c += (unsigned)__builtin_popcountll(w[i] & word_bits(i, first, n));
+    return c;
+  }
+  unsigned count() const { return count_in(0, k_units); }
+  bool any() const {
+    uint64_t m = 0;
+    for (unsigned i = 0; i < k_words; i++) m |= w[i];
+    return m != 0;
+  }
+  UnitSet operator&(const UnitSet& o) const {
+    UnitSet r;
+    for (unsigned i = 0; i < k_words; i++) r.w[i] = w[i] & o.w[i];
+    return r;
+  }
+  // The first unit >= from that is in the set (in = true) or not in it;
+  // k_units if there is none.
+  unsigned next(unsigned from, bool in) const {
+    for (unsigned i = from / 64; i < k_words; i++) {
+      uint64_t m = (in ? w[i] : ~w[i]) & word_bits(i, from, k_units - from);
+      if (m) return i * 64 + (unsigned)__builtin_ctzll(m);
+    }
+    return k_units;
+  }
+  // The first unit of n consecutive members starting at a multiple of
+  // align, or 0 if there is none (unit 0 is the header, never free).
+  unsigned find_run(unsigned n, unsigned align) const {
+    for (unsigned u = next(0, true); u < k_units;) {
+      unsigned end = next(u, false);
+      unsigned start = (u + align - 1) / align * align;
+      if (start + n <= end) return start;
+      u = end < k_units ? next(end, true) : k_units;
+    }
+    return 0;
+  }
+};
 
 struct Segment {
   Page* unit_page[k_units];  // unit -> its span's descriptor (the free path)
-  Page pages[k_units];  // pages[0] is unused: unit 0 holds this header
-  uint64_t free_mask;   // units not in any page
-  uint64_t dirty_mask;  // free units that may still be resident
-  uint64_t dirty_since_ms;  // when dirty_mask last went from 0 to non-0
+  Page pages[k_units];  // the header units' descriptors are unused
+  UnitSet free_units;   // units not in any page
+  UnitSet dirty_units;  // free units that may still be resident
+  uint64_t dirty_since_ms;  // when dirty_units last became non-empty
   Segment* next;        // the segment list, under g_lock
   Segment* prev;
   uint32_t used_units;
 };
-static_assert(sizeof(Segment) <= k_unit, "segment header fits unit 0");
+constexpr unsigned k_header_units = (unsigned)((sizeof(Segment) + k_unit - 1) / k_unit);
+static_assert(k_header_units == 3, "the header takes three units");
 
 struct Heap {
   constexpr Heap(Page* empty, HeapCounters* counters)

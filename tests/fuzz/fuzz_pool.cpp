@@ -288,7 +288,7 @@ struct PoolWalk {
 
 NO_COVERAGE void check_segment(pool::Segment* s, void* ctx) {
   PoolWalk* w = static_cast<PoolWalk*>(ctx);
-  for (unsigned u = 1; u < pool::k_units;) {
+  for (unsigned u = pool::k_header_units; u < pool::k_units;) {
     pool::Page* pg = &s->pages[u];
     if (pg->kind == pool::k_kind_free) {
       u++;
@@ -301,7 +301,7 @@ NO_COVERAGE void check_segment(pool::Segment* s, void* ctx) {
       if (it == g_model.live.end() || model_blocks_in(start, end) != 1)
         fail("large page %p at %#lx holds no live block of the model, or more than one", (void*)pg, (unsigned long)start);
     } else {
-      uint32_t n = pg->used & ~pool::k_used_full;
+      uint32_t n = pg->used + pg->asleep;
       uint32_t cap = pg->capacity;
       if (cap > pg->reserved) fail("page %p: %u blocks carved of %u", (void*)pg, cap, pg->reserved);
       if (pg->carved_below != cap * (pg->block_size * pg->div_magic)) fail("page %p: carved_below is stale", (void*)pg);

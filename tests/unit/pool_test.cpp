@@ -719,6 +719,12 @@ TEST_CASE("every kind of bad pointer stops the program with its kind and the add
        "double free detected (a huge block)"},
       {"a segment's header", [] { pool::free(reinterpret_cast<char*>(pool::segment_of(pool::alloc(64))) + 64); },
        "into the allocator's metadata"},
+      {"a segment's header, its last unit",
+       [] {
+         char* seg = reinterpret_cast<char*>(pool::segment_of(pool::alloc(64)));
+         pool::free(seg + pool::k_header_units * pool::k_unit - 64);
+       },
+       "into the allocator's metadata"},
       {"the allocator's metadata", [] { pool::free(pool::meta_alloc(64)); }, "into the allocator's metadata"},
       {"usable size of metadata", [] { (void)!pool::usable_size(pool::meta_alloc(64)); }, "into the allocator's metadata"},
       {"the stats region", [] { pool::free(reinterpret_cast<char*>(pool::stats_region()) + 64); },
@@ -726,8 +732,9 @@ TEST_CASE("every kind of bad pointer stops the program with its kind and the add
       {"a free unit of a segment",
        [] {
          pool::Segment* seg = pool::segment_of(pool::alloc(64));
-         if (seg->free_mask == 0) abort();  // all units in use: nothing to test (still SIGABRT)
-         pool::free(reinterpret_cast<char*>(seg) + __builtin_ctzll(seg->free_mask) * pool::k_unit);
+         unsigned u = seg->free_units.next(0, true);
+         if (u == pool::k_units) abort();  // all units in use: nothing to test (still SIGABRT)
+         pool::free(reinterpret_cast<char*>(seg) + u * pool::k_unit);
        },
        "its page is free"},
   };
