@@ -1,5 +1,6 @@
-// Thread heaps: the slow paths behind alloc/free, remote frees, thread start
-// and exit, adoption of idle heaps, fork.
+// Thread heaps: the slow paths behind alloc/free, full pages, remote frees,
+// hardened and sampled allocation (idle.cpp: thread start and exit, idle
+// heaps, fork).
 //
 // Who touches what (see types.hpp):
 //   owner thread   page->free, local_free, used, head, queues, full list
@@ -18,19 +19,14 @@
 
 #include <new>
 
-#include "errors.hpp"
-#include "pool.hpp"
-#include "segment.hpp"
+#include "heap.hpp"
 
 namespace ringpool::pool {
 
 using platform::LockGuard;
 
-namespace {
-Page g_empty_page;  // free == nullptr forever: every pop from it fails
-HeapCounters g_empty_counters;  // never counted into: the empty heap never allocates
-}  // namespace
-
+Page g_empty_page;
+HeapCounters g_empty_counters;
 constinit Heap g_empty_heap{&g_empty_page, &g_empty_counters};
 bool g_harden;
 bool g_slow_mode;
@@ -40,131 +36,21 @@ bool g_sampling;
 uintptr_t g_cookie = 0x9e3779b97f4a7c15u;  // replaced by a random one at init
 std::atomic<int> g_init_state;
 __thread Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+__thread Heap* t_slow_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+
+Heap* g_all_heaps;
+Heap* g_idle_heaps;
+Heap* g_free_heaps;
+std::atomic<size_t> g_idle_count;
+__thread bool t_in_init __attribute__((tls_model("initial-exec")));
+__thread bool t_exited __attribute__((tls_model("initial-exec")));
+pthread_key_t g_key;
+bool g_key_ok;
+SharedHeap g_sample;
+SharedHeap g_late;
 
 namespace {
 
-// Under g_lock.
-Heap* g_all_heaps;
-Heap* g_idle_heaps;   // threads exited, pages still held
-Heap* g_free_heaps;   // no pages: ready for a new thread
-std::atomic<size_t> g_idle_count;
-
-__thread bool t_in_init __attribute__((tls_model("initial-exec")));
-__thread bool t_exited __attribute__((tls_model("initial-exec")));  // its heap went back at exit
-// In slow mode the thread's heap lives here and t_heap stays the empty
-// heap, so that both fast paths always fall through to the slow paths.
-__thread Heap* t_slow_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
-
-Heap* current_heap() { return RINGPOOL_UNLIKELY(g_slow_mode) ? t_slow_heap : t_heap; }
-void set_current_heap(Heap* h) {
-  if (g_slow_mode) t_slow_heap = h; else t_heap = h;
-}
-pthread_key_t g_key;
-bool g_key_ok;
-
-// ---- queues (owner only) ---------------------------------------------------
-// The first page of a queue is pinned (head = 1, counted in used).
-
-void pin(Page* pg) {
-  pg->head = 1;
-  pg->used++;
-}
-
-void unpin(Page* pg) {
-  pg->head = 0;
-  pg->used--;
-}
-
-void queue_push_front(Heap* h, unsigned c, Page* pg) {
-  Page* first = h->pages[c] == &g_empty_page ? nullptr : h->pages[c];
-  pg->prev = nullptr;
-  pg->next = first;
-  if (first) {
-    first->prev = pg;
-    unpin(first);
-  } else {
-    h->last[c] = pg;
-  }
-  h->pages[c] = pg;
-  pin(pg);
-}
-
-void queue_push_back(Heap* h, unsigned c, Page* pg) {
-  Page* last = h->last[c];
-  pg->next = nullptr;
-  pg->prev = last;
-  if (last) {
-    last->next = pg;
-  } else {
-    h->pages[c] = pg;
-    pin(pg);
-  }
-  h->last[c] = pg;
-}
-
-// The caller checks page_used() == 0 afterwards if it may release pg.
-void queue_remove(Heap* h, unsigned c, Page* pg) {
-  if (pg->prev) {
-    pg->prev->next = pg->next;
-  } else {
-    h->pages[c] = pg->next ? pg->next : &g_empty_page;
-    unpin(pg);
-    if (pg->next) pin(pg->next);
-  }
-  if (pg->next) pg->next->prev = pg->prev; else h->last[c] = pg->prev;
-  pg->next = pg->prev = nullptr;
-}
-
-void full_push(Heap* h, Page* pg) {
-  pg->prev = nullptr;
-  pg->next = h->full;
-  if (h->full) h->full->prev = pg;
-  h->full = pg;
-  // Asleep until an eighth of its blocks (at least one) is freed locally.
-  uint32_t n = pg->used, wake = pg->reserved / 8 ? pg->reserved / 8 : 1;
-  pg->asleep = (uint16_t)(n > wake ? n - wake : 0);
-  pg->used = n - pg->asleep;
-  pg->in_full = 1;
-}
-
-void full_remove(Heap* h, Page* pg) {
-  if (pg->prev) pg->prev->next = pg->next; else h->full = pg->next;
-  if (pg->next) pg->next->prev = pg->prev;
-  pg->next = pg->prev = nullptr;
-  page_wake(pg);
-}
-
-// ---- page free lists (owner only) -----------------------------------------
-
-// Put a list taken from pg->xfree on pg->free; false if it was empty. The
-// list cannot be longer than the blocks handed out: a longer one is a cycle
-// (one block freed twice at the same time, by two threads) or a list the
-// program overwrote, and is reported rather than walked forever.
-bool take_remote_list(Page* pg, Block* list) {
-  if (list == nullptr) return false;
-  uint32_t n = 1;
-  uint32_t bound = page_used(pg);
-  Block* tail = list;
-  while (Block* next = list_enc(tail->next)) {
-    tail = next;
-    if (++n > bound) report_bad_pointer("free(): corrupted list of blocks freed by other threads (a double free?)", tail);
-  }
-  tail->next = list_enc(pg->free);
-  pg->free = list;
-  pg->used -= n;
-  return true;
-}
-
-// Take the remote frees of a page that is not in the full state.
-bool collect_remote(Page* pg) {
-  if (pg->xfree.load(std::memory_order_relaxed) == 0) return false;
-  uintptr_t x = pg->xfree.exchange(0, std::memory_order_acquire);
-  return take_remote_list(pg, reinterpret_cast<Block*>(x));
-}
-
-// Carve the next blocks of a page: those whose links lie in the OS page
-// where carving stands (at least one), so that memory is touched only as
-// it is used, never an OS page ahead. Every free block carries its canary,
 // these too: a fork child tells free blocks from live ones by it alone.
 void extend(Page* pg) {
   uint32_t size = pg->block_size;
@@ -204,6 +90,7 @@ bool refill(Page* pg) {
   return false;
 }
 
+
 // ---- full pages and their return -------------------------------------------
 
 // Debug checks: the page invariant of types.hpp, with the lists walked
@@ -218,6 +105,8 @@ bool refill(Page* pg) {
   return page_used(pg) + n == pg->capacity;
 }
 
+}  // namespace
+
 // Take the reclaimed list under the lock (the caller holds it).
 Page* take_reclaimed_locked(Heap* h) {
   Page* list = h->reclaimed;
@@ -226,6 +115,8 @@ Page* take_reclaimed_locked(Heap* h) {
   for (Page* p = list; p; p = p->reclaim_next) p->in_reclaimed = 0;
   return list;
 }
+
+namespace {
 
 // Pages in the list got a remote free while full: back into their queue.
 // reclaim_next stays valid: only the owner can make a page full again.
@@ -241,6 +132,8 @@ void requeue_reclaimed(Heap* h, Page* list) {
   }
 }
 
+}  // namespace
+
 void drain_reclaimed(Heap* h) {
   Page* list;
   {
@@ -249,6 +142,8 @@ void drain_reclaimed(Heap* h) {
   }
   requeue_reclaimed(h, list);
 }
+
+namespace {
 
 // The first page of class c has nothing left: move it to the full list,
 // where a remote free brings it back. False if remote frees arrived first.
@@ -290,153 +185,6 @@ void release_page(Heap* h, Page* pg) {
   if (pg->in_reclaimed) drain_reclaimed(h);
   queue_remove(h, pg->cls, pg);
   segment_page_free(pg);
-}
-
-// ---- idle heaps' pages --------------------------------------------------------
-
-size_t page_bytes(const Page* pg) { return (size_t)pg->span * k_unit; }
-
-// The gauge of bytes in idle heaps' pages (a wrapping add moves it down).
-void count_idle_bytes(size_t bytes, bool add) {
-  stat_inc(stats_global().idle_heap_bytes, add ? bytes : (uint64_t)0 - bytes);
-}
-
-// A block of an idle heap's page (k_page_abandoned), under h->lock: freed
-// as its owner would. Returns the page when that emptied it, for the caller
-// to give back once the lock is dropped (g_lock is never taken under it).
-Page* free_abandoned_locked(Heap* h, Page* pg, Block* b) {
-  b->next = list_enc(pg->local_free);
-  pg->local_free = b;
-  pg->used--;
-  if (page_used(pg) != 0) return nullptr;
-  queue_remove(h, pg->cls, pg);
-  count_idle_bytes(page_bytes(pg), false);
-  return pg;
-}
-
-// h's thread is gone: under h->lock, every page goes into its class queue,
-// takes its remote frees and is marked k_page_abandoned, so that from now
-// on the freer of its last block gives it back. The pages already empty are
-// returned (linked through next). What is left holds live blocks only.
-Page* abandon_pages_locked(Heap* h) {
-  take_reclaimed_locked(h);  // every full page goes back to its queue here
-  while (Page* pg = h->full) {
-    full_remove(h, pg);
-    queue_push_back(h, pg->cls, pg);
-  }
-  Page* empty = nullptr;
-  size_t held = 0;
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
-      Page* next = pg->next;
-      uintptr_t x = pg->xfree.exchange(k_page_abandoned, std::memory_order_acq_rel);
-      take_remote_list(pg, reinterpret_cast<Block*>(x & ~k_page_flags));
-      if (page_used(pg) == 0) {
-        queue_remove(h, c, pg);
-        pg->next = empty;
-        empty = pg;
-      } else {
-        held += page_bytes(pg);
-      }
-      pg = next;
-    }
-  }
-  count_idle_bytes(held, true);
-  return empty;
-}
-
-// A fork child's copy of a heap whose thread did not survive the fork may
-// have been in the middle of any list operation: its free lists are rebuilt
-// from the canaries (every free block carries its own, a live one never
-// does), its used counts from those. Under h->lock; returns the pages that
-// turned out empty.
-Page* rebuild_orphan_pages_locked(Heap* h) {
-  Page* empty = nullptr;
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
-      Page* next = pg->next;
-      char* start = page_start(segment_of(pg), pg);
-      Block* list = nullptr;
-      uint32_t n_free = 0;
-      for (uint32_t i = pg->capacity; i-- > 0;) {
-        Block* b = reinterpret_cast<Block*>(start + (size_t)i * pg->block_size);
-        bool is_free = b->canary == (g_cookie ^ reinterpret_cast<uintptr_t>(b));
-        if (is_free) {
-          b->next = list_enc(list);
-          list = b;
-          n_free++;
-        }
-        if (g_harden) {
-          uint64_t bit = uint64_t{1} << (i % 64);
-          if (is_free) pg->hbits[i / 64] &= ~bit; else pg->hbits[i / 64] |= bit;
-        }
-      }
-      pg->free = list;
-      pg->local_free = nullptr;
-      pg->used = pg->capacity - n_free + pg->head;
-      if (page_used(pg) == 0) {
-        queue_remove(h, c, pg);
-        count_idle_bytes(page_bytes(pg), false);
-        pg->next = empty;
-        empty = pg;
-      }
-      pg = next;
-    }
-  }
-  h->orphan_pages = 0;
-  return empty;
-}
-
-// Under idle->lock: idle's pages move to h (which may be idle itself, taken
-// by a new thread) and take remote frees the ordinary way again. While
-// k_page_abandoned was set nothing was pushed onto xfree: it is empty.
-// The mark goes first: a freer that reads the new owner takes h->lock, not
-// idle's, and must not find the mark then, or it would free as owner into
-// h's queues while h's thread runs them.
-void claim_pages_locked(Heap* idle, Heap* h) {
-  size_t held = 0;
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    for (Page* pg = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c]; pg; pg = pg->next) {
-      pg->xfree.store(0, std::memory_order_relaxed);
-      pg->heap.store(h, std::memory_order_release);
-      held += page_bytes(pg);
-    }
-  }
-  count_idle_bytes(held, false);
-}
-
-// Take idle's pages for h: a fork orphan's lists are rebuilt first, and
-// the pages that turn out empty go back once the lock is dropped.
-void claim_pages(Heap* idle, Heap* h) {
-  Page* empty = nullptr;
-  {
-    LockGuard g(idle->lock);
-    if (idle->orphan_pages) empty = rebuild_orphan_pages_locked(idle);
-    claim_pages_locked(idle, h);
-  }
-  if (empty) segment_pages_free(empty);
-}
-
-bool heap_has_pages(const Heap* h) {
-  if (h->full) return true;
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    if (h->pages[c] != &g_empty_page) return true;
-  }
-  return false;
-}
-
-// Under g_lock: a heap no thread owns waits on the idle list while it holds
-// pages, else on the free list.
-void park_heap_locked(Heap* h) {
-  h->state = k_heap_idle;
-  if (heap_has_pages(h)) {
-    h->next_idle = g_idle_heaps;
-    g_idle_heaps = h;
-    g_idle_count.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    h->next_idle = g_free_heaps;
-    g_free_heaps = h;
-  }
 }
 
 // ---- remote frees -----------------------------------------------------------
@@ -488,166 +236,6 @@ void free_remote(Page* pg, Block* b) {
     } while (true);
   }
   if (Page* empty = free_remote_locked(pg, b)) segment_page_free(empty);
-}
-
-// ---- heaps ------------------------------------------------------------------
-
-void heap_reset_lists(Heap* h) {
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    h->pages[c] = &g_empty_page;
-    h->last[c] = nullptr;
-  }
-  h->full = nullptr;
-}
-
-// A slot of the stats region for h, or private counters once the region
-// has none left (see stats_slot_acquire). False when there is no memory.
-bool take_counters(Heap* h) {
-  h->counters = stats_slot_acquire();
-  if (h->counters != nullptr) return true;
-  // Metadata is fresh zeroed memory: both start at 0.
-  HeapCounters* pair = static_cast<HeapCounters*>(meta_alloc(2 * sizeof(HeapCounters)));
-  if (pair == nullptr) return false;
-  h->counters = pair;
-  h->flushed = pair + 1;
-  return true;
-}
-
-// A heap that counts privately adds its counts to the region from its slow
-// paths, at most once a millisecond (or now: its thread exits, or a reader
-// in the process asks), so readers lag it by a millisecond at most while
-// it allocates.
-void flush_stats(Heap* h, bool now) {
-  if (RINGPOOL_LIKELY(h->flushed == nullptr)) return;
-  uint64_t ms = platform::now_ms();
-  if (!now && ms == h->flushed_ms) return;
-  h->flushed_ms = ms;
-  stats_flush_private(h->counters, h->flushed);
-}
-
-Heap* heap_acquire() {
-  Heap* h = nullptr;
-  {
-    LockGuard g(g_lock);
-    if (g_idle_heaps) {
-      h = g_idle_heaps;
-      g_idle_heaps = h->next_idle;
-      g_idle_count.fetch_sub(1, std::memory_order_relaxed);
-    } else if (g_free_heaps) {
-      h = g_free_heaps;
-      g_free_heaps = h->next_idle;
-    }
-    if (h) h->state = k_heap_active;
-  }
-  if (h != nullptr) {
-    claim_pages(h, h);
-  } else {
-    void* mem = meta_alloc(sizeof(Heap));
-    if (mem == nullptr) return nullptr;
-    h = new (mem) Heap(&g_empty_page, nullptr);
-    if (!take_counters(h)) return nullptr;  // the memory stays metadata
-    LockGuard g2(g_lock);
-    h->next_all = g_all_heaps;
-    g_all_heaps = h;
-  }
-  stat_inc(stats_global().threads_started);
-  return h;
-}
-
-// Give back what a heap does not need: collected remote frees, empty pages.
-// The empty pages go back under one lock: short-lived threads exit in
-// bursts, and a lock per page made them queue on it.
-void heap_collect(Heap* h) {
-  drain_reclaimed(h);
-  Page* empty = nullptr;
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    for (Page* pg = h->pages[c] == &g_empty_page ? nullptr : h->pages[c]; pg;) {
-      Page* next = pg->next;
-      collect_remote(pg);
-      if (page_used(pg) == 0) {
-        queue_remove(h, c, pg);
-        pg->next = empty;
-        empty = pg;
-      }
-      pg = next;
-    }
-  }
-  if (empty) segment_pages_free(empty);
-}
-
-// The thread of h is gone: its empty pages go back now, the rest as soon as
-// other threads free their last blocks, or to whoever takes the heap next.
-void heap_abandon(Heap* h) {
-  flush_stats(h, true);
-  if (current_heap() == h) set_current_heap(&g_empty_heap);
-  Page* empty;
-  {
-    LockGuard g(h->lock);
-    empty = abandon_pages_locked(h);
-  }
-  if (empty) segment_pages_free(empty);
-  LockGuard g(g_lock);
-  park_heap_locked(h);
-  stat_inc(stats_global().threads_exited);
-}
-
-// Merge an idle heap's pages into h (a running thread short of pages).
-bool heap_adopt(Heap* h) {
-  Heap* idle;
-  {
-    LockGuard g(g_lock);
-    idle = g_idle_heaps;
-    if (idle == nullptr) return false;
-    g_idle_heaps = idle->next_idle;
-    g_idle_count.fetch_sub(1, std::memory_order_relaxed);
-  }
-  claim_pages(idle, h);  // an idle heap has no full pages
-  for (unsigned c = 0; c < k_num_classes; c++) {
-    Page* first = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c];
-    if (first) unpin(first);  // queue_push_back pins what becomes a head
-    for (Page* pg = first; pg;) {
-      Page* next = pg->next;
-      queue_push_back(h, c, pg);
-      pg = next;
-    }
-  }
-  heap_reset_lists(idle);
-  {
-    LockGuard g(g_lock);
-    park_heap_locked(idle);  // no pages left: the free list
-  }
-  stat_inc(stats_global().heaps_adopted);
-  return true;
-}
-
-void on_thread_exit(void* arg) {
-  t_exited = true;
-  heap_abandon(static_cast<Heap*>(arg));
-}
-
-Heap* thread_init() {
-  if (g_init_state.load(std::memory_order_acquire) != 2) {
-    init();
-    // Another thread is initialising: wait, so that our heap gets its key.
-    while (!t_in_init && g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
-  }
-  Heap* h = current_heap();
-  if (h != &g_empty_heap) return h;  // set up by a nested call during init
-  h = heap_acquire();
-  if (h == nullptr) return nullptr;
-  set_current_heap(h);
-  if (g_key_ok) pthread_setspecific(g_key, h);
-  return h;
-}
-
-// A free into another thread's page counts in the freeing thread's own
-// slot (a plain add: a shared atomic counter here was a contended line at
-// 16 threads); a thread without a heap counts into the shared array.
-void count_remote_free(unsigned cls) {
-  Heap* h = current_heap();
-  if (h == &g_empty_heap) return stat_inc(stats_region()->remote_frees[cls]);
-  h->counters->frees[cls]++;
-  flush_stats(h, false);
 }
 
 // ---- RINGPOOL_HARDEN ---------------------------------------------------------
@@ -706,15 +294,6 @@ void slow_mode_free(Page* pg, Block* b) {
 
 void* alloc_small_slow(Heap* h, unsigned c, size_t n);
 
-// A heap no thread owns, allocated from under its own lock. Every free of
-// its blocks takes the remote path; now and then an allocation gives back
-// the pages those frees emptied.
-struct SharedHeap {
-  Heap heap{&g_empty_page, &g_empty_counters};
-  platform::Mutex lock;  // its owner; taken before its heap's lock and g_lock
-  unsigned since_collect = 0;  // under lock
-};
-
 // Nothing under a shared heap's lock may call malloc: this thread's malloc
 // could come back here, and another thread's, holding a lock of libc's,
 // would wait for us. The back end calls out only to start the purge thread.
@@ -740,12 +319,6 @@ void* shared_alloc(SharedHeap& sh, unsigned c) {
   return p;
 }
 
-SharedHeap g_sample;  // the profiler's sampled blocks
-// A thread whose heap was handed back at exit and that allocates again (in
-// a later thread-specific-data destructor) allocates here: a heap it took
-// now might be set up after the last round of destructors and never be
-// handed back.
-SharedHeap g_late;
 __thread int64_t t_sample_left __attribute__((tls_model("initial-exec"))) = -1;  // -1: not drawn
 
 // Blocks on pg->free. free and local_free hold capacity - page_used blocks
@@ -896,73 +469,6 @@ void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
   }
 }
 
-// ---- fork -------------------------------------------------------------------
-
-void fork_prepare() {
-  g_late.lock.lock();
-  g_sample.lock.lock();
-  g_lock.lock();
-  for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.lock();
-}
-
-void fork_parent() {
-  for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.unlock();
-  g_lock.unlock();
-  g_sample.lock.unlock();
-  g_late.lock.unlock();
-}
-
-// A page of an orphan (segment walk in the fork child): into its heap's
-// queue, marked abandoned so that frees only set canaries until the heap is
-// taken and rebuilt.
-void orphan_page(Segment* s, void*) {
-  for (unsigned u = k_header_units; u < k_units;) {
-    Page* pg = &s->pages[u];
-    if (pg->kind == k_kind_free) {
-      u++;
-      continue;
-    }
-    // A page that a thread had taken from its segment but not yet set up
-    // names no heap (its owner is the last field set): it stays lost.
-    Heap* h = pg->heap.load(std::memory_order_relaxed);
-    if (pg->kind == k_kind_small && h != nullptr && h->state == k_heap_orphan) {
-      pg->xfree.store(k_page_abandoned, std::memory_order_relaxed);
-      pg->in_reclaimed = 0;
-      page_wake(pg);
-      pg->head = 0;
-      queue_push_back(h, pg->cls, pg);
-      h->orphan_pages = 1;
-      count_idle_bytes(page_bytes(pg), true);
-    }
-    u += pg->span;
-  }
-}
-
-// The other threads are gone, maybe in the middle of any list operation:
-// their heaps' lists are rebuilt from the pages themselves (the segments
-// say which pages each heap has) and the heaps become idle, so that the
-// child reuses their free space once one of its threads takes them.
-void fork_child() {
-  g_sample.lock.reset();
-  g_late.lock.reset();
-  g_lock.reset();
-  purge_fork_child();
-  stats_fork_child();
-  for (Heap* h = g_all_heaps; h; h = h->next_all) {
-    h->lock.reset();
-    if (h != current_heap() && h->state == k_heap_active) {
-      h->state = k_heap_orphan;
-      heap_reset_lists(h);
-      h->reclaimed = nullptr;
-      h->reclaim_pending.store(0, std::memory_order_relaxed);
-    }
-  }
-  for_each_segment(orphan_page, nullptr);
-  for (Heap* h = g_all_heaps; h; h = h->next_all) {
-    if (h->state == k_heap_orphan) park_heap_locked(h);
-  }
-}
-
 }  // namespace
 
 // ---- entry points ---------------------------------------------------------
@@ -1103,17 +609,6 @@ void thread_done() {
 void thread_collect() {
   Heap* h = current_heap();
   if (h != &g_empty_heap) heap_collect(h);
-}
-
-size_t heap_counts(size_t* idle) {
-  LockGuard g(g_lock);
-  size_t active = 0;
-  *idle = 0;
-  for (Heap* h = g_all_heaps; h; h = h->next_all) {
-    if (h->state == k_heap_active) active++;
-    else if (h->state == k_heap_idle && heap_has_pages(h)) (*idle)++;
-  }
-  return active;
 }
 
 void thread_flush_stats() {

@@ -1,0 +1,179 @@
+// What heap.cpp (the slow paths behind alloc and free) and idle.cpp (heaps
+// of threads that start and exit, idle heaps, fork) share: the heap lists,
+// the owner's queue operations, and the two files' entry points into each
+// other. Not for the rest of pool/. Who may touch what: heap.cpp's header.
+#pragma once
+#include <pthread.h>
+
+#include "errors.hpp"
+#include "pool.hpp"
+#include "segment.hpp"
+
+namespace ringpool::pool {
+
+extern Page g_empty_page;  // free == nullptr forever: every pop from it fails
+extern HeapCounters g_empty_counters;  // never counted into: the empty heap never allocates
+
+// Under g_lock.
+extern Heap* g_all_heaps;
+extern Heap* g_idle_heaps;  // threads exited, pages still held
+extern Heap* g_free_heaps;  // no pages: ready for a new thread
+extern std::atomic<size_t> g_idle_count;
+
+extern __thread bool t_in_init __attribute__((tls_model("initial-exec")));
+extern __thread bool t_exited __attribute__((tls_model("initial-exec")));  // its heap went back at exit
+// In slow mode the thread's heap lives here and t_heap stays the empty
+// heap, so that both fast paths always fall through to the slow paths.
+extern __thread Heap* t_slow_heap __attribute__((tls_model("initial-exec")));
+
+inline Heap* current_heap() { return RINGPOOL_UNLIKELY(g_slow_mode) ? t_slow_heap : t_heap; }
+inline void set_current_heap(Heap* h) {
+  if (g_slow_mode) t_slow_heap = h; else t_heap = h;
+}
+extern pthread_key_t g_key;
+extern bool g_key_ok;
+
+// A heap no thread owns, allocated from under its own lock. Every free of
+// its blocks takes the remote path; now and then an allocation gives back
+// the pages those frees emptied.
+struct SharedHeap {
+  Heap heap{&g_empty_page, &g_empty_counters};
+  platform::Mutex lock;  // its owner; taken before its heap's lock and g_lock
+  unsigned since_collect = 0;  // under lock
+};
+
+extern SharedHeap g_sample;  // the profiler's sampled blocks
+// A thread whose heap was handed back at exit and that allocates again (in
+// a later thread-specific-data destructor) allocates here: a heap it took
+// now might be set up after the last round of destructors and never be
+// handed back.
+extern SharedHeap g_late;
+
+// ---- queues (owner only) ---------------------------------------------------
+// The first page of a queue is pinned (head = 1, counted in used).
+
+inline void pin(Page* pg) {
+  pg->head = 1;
+  pg->used++;
+}
+
+inline void unpin(Page* pg) {
+  pg->head = 0;
+  pg->used--;
+}
+
+inline void queue_push_front(Heap* h, unsigned c, Page* pg) {
+  Page* first = h->pages[c] == &g_empty_page ? nullptr : h->pages[c];
+  pg->prev = nullptr;
+  pg->next = first;
+  if (first) {
+    first->prev = pg;
+    unpin(first);
+  } else {
+    h->last[c] = pg;
+  }
+  h->pages[c] = pg;
+  pin(pg);
+}
+
+inline void queue_push_back(Heap* h, unsigned c, Page* pg) {
+  Page* last = h->last[c];
+  pg->next = nullptr;
+  pg->prev = last;
+  if (last) {
+    last->next = pg;
+  } else {
+    h->pages[c] = pg;
+    pin(pg);
+  }
+  h->last[c] = pg;
+}
+
+// The caller checks page_used() == 0 afterwards if it may release pg.
+inline void queue_remove(Heap* h, unsigned c, Page* pg) {
+  if (pg->prev) {
+    pg->prev->next = pg->next;
+  } else {
+    h->pages[c] = pg->next ? pg->next : &g_empty_page;
+    unpin(pg);
+    if (pg->next) pin(pg->next);
+  }
+  if (pg->next) pg->next->prev = pg->prev; else h->last[c] = pg->prev;
+  pg->next = pg->prev = nullptr;
+}
+
+inline void full_push(Heap* h, Page* pg) {
+  pg->prev = nullptr;
+  pg->next = h->full;
+  if (h->full) h->full->prev = pg;
+  h->full = pg;
+  // Asleep until an eighth of its blocks (at least one) is freed locally.
+  uint32_t n = pg->used, wake = pg->reserved / 8 ? pg->reserved / 8 : 1;
+  pg->asleep = (uint16_t)(n > wake ? n - wake : 0);
+  pg->used = n - pg->asleep;
+  pg->in_full = 1;
+}
+
+inline void full_remove(Heap* h, Page* pg) {
+  if (pg->prev) pg->prev->next = pg->next; else h->full = pg->next;
+  if (pg->next) pg->next->prev = pg->prev;
+  pg->next = pg->prev = nullptr;
+  page_wake(pg);
+}
+
+// ---- page free lists (owner only) -----------------------------------------
+
+// Put a list taken from pg->xfree on pg->free; false if it was empty. The
+// list cannot be longer than the blocks handed out: a longer one is a cycle
+// (one block freed twice at the same time, by two threads) or a list the
+// program overwrote, and is reported rather than walked forever.
+inline bool take_remote_list(Page* pg, Block* list) {
+  if (list == nullptr) return false;
+  uint32_t n = 1;
+  uint32_t bound = page_used(pg);
+  Block* tail = list;
+  while (Block* next = list_enc(tail->next)) {
+    tail = next;
+    if (++n > bound) report_bad_pointer("free(): corrupted list of blocks freed by other threads (a double free?)", tail);
+  }
+  tail->next = list_enc(pg->free);
+  pg->free = list;
+  pg->used -= n;
+  return true;
+}
+
+// Take the remote frees of a page that is not in the full state.
+inline bool collect_remote(Page* pg) {
+  if (pg->xfree.load(std::memory_order_relaxed) == 0) return false;
+  uintptr_t x = pg->xfree.exchange(0, std::memory_order_acquire);
+  return take_remote_list(pg, reinterpret_cast<Block*>(x));
+}
+
+// Carve the next blocks of a page: those whose links lie in the OS page
+// where carving stands (at least one), so that memory is touched only as
+// it is used, never an OS page ahead. Every free block carries its canary,
+
+// ---- heap.cpp ----------------------------------------------------------------
+
+Page* take_reclaimed_locked(Heap* h);
+void drain_reclaimed(Heap* h);
+
+// ---- idle.cpp ----------------------------------------------------------------
+
+size_t page_bytes(const Page* pg);
+// The gauge of bytes in idle heaps' pages (a wrapping add moves it down).
+void count_idle_bytes(size_t bytes, bool add);
+Page* free_abandoned_locked(Heap* h, Page* pg, Block* b);
+bool take_counters(Heap* h);
+void flush_stats(Heap* h, bool now);
+void heap_collect(Heap* h);
+void heap_abandon(Heap* h);
+bool heap_adopt(Heap* h);
+void on_thread_exit(void* arg);
+Heap* thread_init();
+void count_remote_free(unsigned cls);
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
+}  // namespace ringpool::pool
