@@ -15,13 +15,15 @@
 # Prints "ok - ..."/"not ok - ..." per case and a summary; exits 0 when both
 # cases pass, 1 otherwise.
 set -u
+suite=check-reproducible
+. "$(dirname "$0")/harness.sh"
 top=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 MAKE=${MAKE:-make}
 version=$(cat "$top/VERSION")
 lib=libringpool.so.$version
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringpool-repro.XXXXXX")
 if [ -n "${KEEP:-}" ]; then echo "# keeping $tmp"; else trap 'rm -rf "$tmp"' EXIT; fi
-passed=0 failed=0 differ=0
+differ=0
 
 # copy_tree DEST: the sources as git sees them (tracked and untracked, not
 # ignored), else everything but build outputs.
@@ -48,9 +50,9 @@ same() {
   diffs=""
   for f in "$lib" ringpool; do cmp -s "$2/$f" "$3/$f" || diffs="$diffs $f"; done
   if [ -z "$diffs" ]; then
-    echo "ok - $1: $lib and ringpool are byte-identical"; passed=$((passed + 1))
+    pass "$1: $lib and ringpool are byte-identical"
   else
-    echo "not ok - $1: differ:$diffs"; failed=$((failed + 1)); differ=1
+    fail "$1: differ:$diffs"; differ=1
     for f in $diffs; do
       if command -v readelf >/dev/null; then
         readelf -wi "$2/$f" 2>/dev/null | grep -E 'DW_AT_(comp_dir|name)' | sort -u >"$tmp/a.dw"
@@ -65,7 +67,7 @@ same() {
 if build "$top" "$tmp/b1" "$tmp/b1.log" && build "$top" "$tmp/b2" "$tmp/b2.log"; then
   same "build dirs" "$tmp/b1" "$tmp/b2"
 else
-  echo "not ok - build dirs: a build failed"; failed=$((failed + 1))
+  fail "build dirs" "a build failed"
 fi
 
 # Case 2: two copies of the tree, at paths of different lengths.
@@ -74,9 +76,8 @@ copy_tree "$tmp/t2/another-src"
 if build "$tmp/t1/src" build "$tmp/t1.log" && build "$tmp/t2/another-src" build "$tmp/t2.log"; then
   same "tree paths" "$tmp/t1/src/build" "$tmp/t2/another-src/build"
 else
-  echo "not ok - tree paths: a build failed"; failed=$((failed + 1))
+  fail "tree paths" "a build failed"
 fi
 [ $differ -eq 0 ] || echo "# hint: the source path leaks in; the Makefile's compile lines need -ffile-prefix-map=\$(CURDIR)=."
 
-echo "check-reproducible: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish
