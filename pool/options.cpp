@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "errors.hpp"
+#include "line.hpp"
 #include "platform.hpp"
 
 namespace ringpool::pool {
@@ -92,9 +93,7 @@ void options_init() {
           memcpy(k_table[i].path(g_options), v, n + 1);
           break;
         }
-        platform::write_err("ringpool: warning: ignoring ");
-        platform::write_err_n(*e, (size_t)(eq - *e));
-        platform::write_err(" (longer than 4095 bytes)\n");
+        Line().add("ringpool: warning: ignoring ").add_n(*e, (size_t)(eq - *e)).add(" (longer than 4095 bytes)").write();
         break;
       }
       long long x;
@@ -102,11 +101,13 @@ void options_init() {
         k_table[i].set(g_options, x);
         break;
       }
-      platform::write_err("ringpool: warning: ignoring ");
-      platform::write_err_n(*e, (size_t)(eq - *e));
-      platform::write_err("='");
-      platform::write_err(v);
-      platform::write_err("' (not a number in range); using the default\n");
+      Line()
+          .add("ringpool: warning: ignoring ")
+          .add_n(*e, (size_t)(eq - *e))
+          .add("='")
+          .add(v)
+          .add("' (not a number in range); using the default")
+          .write();
       break;
     }
   }
@@ -143,9 +144,7 @@ bool expand_pid(const char* pattern, bool tag_child, char* out, size_t size) {
 
 void verbose_msg(const char* msg) {
   if (!g_options.verbose) return;
-  platform::write_err("ringpool: ");
-  platform::write_err(msg);
-  platform::write_err("\n");
+  Line().add("ringpool: ").add(msg).write();
 }
 
 }  // namespace ringpool::pool

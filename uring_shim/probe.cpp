@@ -10,6 +10,7 @@
 
 #include "../pool/errors.hpp"
 #include "../pool/options.hpp"
+#include "../pool/line.hpp"
 #include "../pool/platform.hpp"
 #include "ring.hpp"
 #include "sys.hpp"
@@ -49,12 +50,8 @@ const char* explain(long err) {
 
 void say(const char* what) {
   if (!pool::options().verbose) return;
-  char pid[24];
-  platform::write_err("ringpool: uring[");
-  platform::write_err(pool::format_dec(pid, (unsigned long long)sys::getpid()));
-  platform::write_err("]: ");
-  platform::write_err(what);
-  platform::write_err("\n");
+  pool::Line line;  // one write: see line.hpp
+  line.add("ringpool: uring[").num((unsigned long long)sys::getpid()).add("]: ").add(what).write();
 }
 
 // Records why io_uring is off for the process and says it once.

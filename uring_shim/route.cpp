@@ -8,6 +8,7 @@
 
 #include "../pool/errors.hpp"
 #include "../pool/options.hpp"
+#include "../pool/line.hpp"
 #include "../pool/platform.hpp"
 #include "signals.hpp"
 #include "thread_state.hpp"
@@ -74,10 +75,9 @@ void ring_broken(ThreadState& ts, long err) {
   // again (its CQEs can no longer be accounted for).
   ts.ring_state = ThreadState::k_ring_failed;
   if (pool::options().verbose) {
-    char buf[24];
-    platform::write_err("ringpool: uring: io_uring_enter failed while reaping (errno ");
-    platform::write_err(pool::format_dec(buf, (unsigned long long)-err));
-    platform::write_err("); this thread passes its calls through from now on\n");
+    pool::Line line;  // one write: see line.hpp
+    line.add("ringpool: uring: io_uring_enter failed while reaping (errno ").num((unsigned long long)-err);
+    line.add("); this thread passes its calls through from now on").write();
   }
 }
 

@@ -4,6 +4,7 @@
 #include "../pool/errors.hpp"
 #include "../pool/options.hpp"
 #include "../pool/pool.hpp"
+#include "../pool/line.hpp"
 #include "../pool/platform.hpp"
 #include "probe.hpp"
 #include "real.hpp"
@@ -41,16 +42,13 @@ const char* unavailable_reason() { return probe::reason(); }
 
 void print_counters() {
   Counters c = counters();
-  char buf[24];
-  platform::write_err("ringpool: uring[");
-  platform::write_err(pool::format_dec(buf, (unsigned long long)sys::getpid()));
-  platform::write_err("]:");
-#define RINGPOOL_SHIM_PRINT(name, help)                                \
-  platform::write_err(" " #name "=");                                   \
-  platform::write_err(pool::format_dec(buf, (unsigned long long)c.name));
+  // One write: see line.hpp.
+  pool::Line line;
+  line.add("ringpool: uring[").num((unsigned long long)sys::getpid()).add("]:");
+#define RINGPOOL_SHIM_PRINT(name, help) line.add(" " #name "=").num((unsigned long long)c.name);
   RINGPOOL_SHIM_COUNTERS(RINGPOOL_SHIM_PRINT)
 #undef RINGPOOL_SHIM_PRINT
-  platform::write_err("\n");
+  line.write();
 }
 
 }  // namespace ringpool::shim
