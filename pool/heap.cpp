@@ -189,6 +189,19 @@ void release_page(Heap* h, Page* pg) {
 
 // ---- remote frees -----------------------------------------------------------
 
+// A free into another thread's page counts in the freeing thread's own
+// slot, a plain add: a shared atomic counter here was a contended line at
+// 16 threads. A thread that has no heap yet (it has only freed) takes one;
+// one whose heap went back at exit counts into the shared array.
+void count_remote_free(unsigned cls) {
+  Heap* h = current_heap();
+  if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
+    if (t_exited || (h = thread_init(false)) == nullptr) return stat_inc(stats_region()->remote_frees[cls]);
+  }
+  h->counters->frees[cls]++;
+  flush_stats(h, false);
+}
+
 // xfree carries a flag: the page is full (its owner wants it back) or
 // abandoned (its freer acts as owner). Returns a page to give back.
 Page* free_remote_locked(Page* pg, Block* b) {

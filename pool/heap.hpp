@@ -165,13 +165,24 @@ size_t page_bytes(const Page* pg);
 void count_idle_bytes(size_t bytes, bool add);
 Page* free_abandoned_locked(Heap* h, Page* pg, Block* b);
 bool take_counters(Heap* h);
-void flush_stats(Heap* h, bool now);
+// A heap that counts privately adds its counts to the region from its slow
+// paths, at most once a millisecond (or now: its thread exits, or a reader
+// in the process asks), so readers lag it by a millisecond at most while
+// it allocates.
+void flush_stats_now(Heap* h, bool now);
+inline void flush_stats(Heap* h, bool now) {
+  if (RINGPOOL_LIKELY(h->flushed == nullptr)) return;
+  flush_stats_now(h, now);
+}
 void heap_collect(Heap* h);
 void heap_abandon(Heap* h);
 bool heap_adopt(Heap* h);
 void on_thread_exit(void* arg);
-Heap* thread_init();
-void count_remote_free(unsigned cls);
+// The calling thread's heap, made now if it has none. A thread that only
+// frees gets an empty one (take_idle false): an idle heap's pages would
+// wait in it for allocations that never come, where a thread that
+// allocates would have adopted them.
+Heap* thread_init(bool take_idle = true);
 void fork_prepare();
 void fork_parent();
 void fork_child();

@@ -187,12 +187,7 @@ bool take_counters(Heap* h) {
   return true;
 }
 
-// A heap that counts privately adds its counts to the region from its slow
-// paths, at most once a millisecond (or now: its thread exits, or a reader
-// in the process asks), so readers lag it by a millisecond at most while
-// it allocates.
-void flush_stats(Heap* h, bool now) {
-  if (RINGPOOL_LIKELY(h->flushed == nullptr)) return;
+void flush_stats_now(Heap* h, bool now) {
   uint64_t ms = platform::now_ms();
   if (!now && ms == h->flushed_ms) return;
   h->flushed_ms = ms;
@@ -201,11 +196,12 @@ void flush_stats(Heap* h, bool now) {
 
 namespace {
 
-Heap* heap_acquire() {
+// An idle heap (with its pages) when take_idle, else an empty one.
+Heap* heap_acquire(bool take_idle) {
   Heap* h = nullptr;
   {
     LockGuard g(g_lock);
-    if (g_idle_heaps) {
+    if (take_idle && g_idle_heaps) {
       h = g_idle_heaps;
       g_idle_heaps = h->next_idle;
       g_idle_count.fetch_sub(1, std::memory_order_relaxed);
@@ -303,7 +299,7 @@ void on_thread_exit(void* arg) {
   heap_abandon(static_cast<Heap*>(arg));
 }
 
-Heap* thread_init() {
+Heap* thread_init(bool take_idle) {
   if (g_init_state.load(std::memory_order_acquire) != 2) {
     init();
     // Another thread is initialising: wait, so that our heap gets its key.
@@ -311,21 +307,11 @@ Heap* thread_init() {
   }
   Heap* h = current_heap();
   if (h != &g_empty_heap) return h;  // set up by a nested call during init
-  h = heap_acquire();
+  h = heap_acquire(take_idle);
   if (h == nullptr) return nullptr;
   set_current_heap(h);
   if (g_key_ok) pthread_setspecific(g_key, h);
   return h;
-}
-
-// A free into another thread's page counts in the freeing thread's own
-// slot (a plain add: a shared atomic counter here was a contended line at
-// 16 threads); a thread without a heap counts into the shared array.
-void count_remote_free(unsigned cls) {
-  Heap* h = current_heap();
-  if (h == &g_empty_heap) return stat_inc(stats_region()->remote_frees[cls]);
-  h->counters->frees[cls]++;
-  flush_stats(h, false);
 }
 
 // ---- fork -------------------------------------------------------------------

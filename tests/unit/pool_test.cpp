@@ -251,6 +251,25 @@ TEST_CASE("a block freed by another thread returns to its owner's page", "[pool]
   for (void* q : v) pool::free(q);
 }
 
+TEST_CASE("a thread that only frees other threads' blocks counts them in a slot of its own", "[pool][remote][stats]") {
+  constexpr int n = 1000;
+  std::vector<void*> blocks;
+  for (int i = 0; i < n; i++) blocks.push_back(pool::alloc(48));
+  unsigned c = pool::class_of(48);
+  uint64_t shared_before = __atomic_load_n(&pool::stats_region()->remote_frees[c], __ATOMIC_RELAXED);
+  uint64_t counted = 0;
+  bool had_none = false;
+  std::thread([&] {
+    had_none = pool::thread_counters() == nullptr;
+    for (void* p : blocks) pool::free(p);
+    const pool::HeapCounters* mine = pool::thread_counters();
+    if (mine != nullptr) counted = mine->frees[c];
+  }).join();
+  CHECK(had_none);
+  CHECK(counted == (uint64_t)n);
+  CHECK(__atomic_load_n(&pool::stats_region()->remote_frees[c], __ATOMIC_RELAXED) == shared_before);
+}
+
 TEST_CASE("a full page gets back into its queue when another thread frees into it", "[pool][remote]") {
   unsigned c = pool::class_of(4096);
   size_t per_page = k_classes.blocks[c];
