@@ -193,7 +193,7 @@ void release_page(Heap* h, Page* pg) {
 // slot, a plain add: a shared atomic counter here was a contended line at
 // 16 threads. A thread that has no heap yet (it has only freed) takes one;
 // one whose heap went back at exit counts into the shared array.
-void count_remote_free(unsigned cls) {
+inline __attribute__((always_inline)) void count_remote_free(unsigned cls) {
   Heap* h = current_heap();
   if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
     if (t_exited || (h = thread_init(false)) == nullptr) return stat_inc(stats_region()->remote_frees[cls]);
@@ -204,7 +204,7 @@ void count_remote_free(unsigned cls) {
 
 // xfree carries a flag: the page is full (its owner wants it back) or
 // abandoned (its freer acts as owner). Returns a page to give back.
-Page* free_remote_locked(Page* pg, Block* b) {
+__attribute__((noinline)) Page* free_remote_locked(Page* pg, Block* b) {
   for (;;) {
     Heap* h = pg->heap.load(std::memory_order_acquire);
     LockGuard g(h->lock);
