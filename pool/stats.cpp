@@ -43,6 +43,25 @@ SharedStats* publish(const SharedStats* from, size_t copy_bytes, void* at) {
   return s;
 }
 
+platform::Mutex g_named_lock;  // one registration at a time
+
+bool fill_text(char* to, size_t size, const char* from) {
+  size_t n = strlen(from);
+  if (n >= size) return false;
+  memcpy(to, from, n + 1);
+  return true;
+}
+
+bool name_taken(const SharedStats* s, uint32_t used, const char* name) {
+#define RINGPOOL_TAKEN(field, kind, help) \
+  if (strcmp(name, #field) == 0) return true;
+  RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_TAKEN)
+#undef RINGPOOL_TAKEN
+  for (uint32_t i = 0; i < used; i++)
+    if (strcmp(name, s->names[i].name) == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 SharedStats* stats_region() {
@@ -57,14 +76,44 @@ bool in_stats_region(const void* p) {
 
 GlobalStats& stats_global() { return stats_region()->global; }
 
-void count_socket_call(SocketCount which) {
+bool counters_register(const char* group, const CounterSpec* specs, unsigned n, unsigned* first) {
+  platform::LockGuard guard(g_named_lock);
+  SharedStats* s = stats_region();
+  uint32_t used = s->named_used;
+  if (n == 0 || n > k_named_counters - used) return false;
+  for (unsigned i = 0; i < n; i++) {
+    const CounterSpec& c = specs[i];
+    CounterName& to = s->names[used + i];
+    memset(&to, 0, sizeof to);
+    if (!fill_text(to.name, sizeof to.name, c.name) || !fill_text(to.group, sizeof to.group, group) ||
+        !fill_text(to.label, sizeof to.label, c.label) || !fill_text(to.help, sizeof to.help, c.help))
+      return false;
+    to.kind = (uint32_t)c.kind;
+    // What a reader would clean is refused here, so that every reader
+    // prints what was registered.
+    CounterName checked = to;
+    if (!clean_counter_name(&checked) || name_taken(s, used + i, to.name)) return false;
+  }
+  // Readers see the names whole, or not at all.
+  __atomic_store_n(&s->named_used, used + n, __ATOMIC_RELEASE);
+  *first = used;
+  return true;
+}
+
+void counter_add(unsigned id, uint64_t by) {
+  if (id >= k_named_counters) return;
   if (HeapCounters* c = thread_counters()) {
-    __atomic_store_n(&c->sockets[which], c->sockets[which] + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->named[id], c->named[id] + by, __ATOMIC_RELAXED);
     return;
   }
-  GlobalStats& g = stats_global();
-  uint64_t& total = which == k_socket_routed ? g.socket_routed : which == k_socket_passed ? g.socket_passed : g.socket_fallback;
-  stat_inc(total);
+  stat_inc(stats_region()->named_global[id], by);
+}
+
+void counters_read(unsigned first, unsigned n, uint64_t* out) {
+  thread_flush_stats();
+  const SharedStats* s = stats_region();
+  uint32_t used = __atomic_load_n(&s->slots_used, __ATOMIC_ACQUIRE);
+  sum_named(s, used < s->slots ? used : s->slots, first, n, out);
 }
 
 HeapCounters* stats_slot_acquire() {

@@ -27,9 +27,28 @@ HeapCounters* thread_counters();
 // The calling thread's heap, if it counts privately, adds its counts to
 // the region now (heap.cpp).
 void thread_flush_stats();
-// Counts a socket call of the io_uring shim: a plain add in the thread's
-// slot, no shared cache line.
-void count_socket_call(SocketCount which);
+// Named counters (stats_layout.hpp). A layer registers its counters once,
+// at start-up after init, all under one group: on success *first is the
+// id of specs[0], the others follow. False, and nothing registered, when
+// fewer than n of the k_named_counters are left, or a name is not
+// [a-z][a-z0-9_]* or is taken (by another named counter or a global one),
+// or a string does not fit its field in CounterName.
+struct CounterSpec {
+  const char* name;
+  const char* label;
+  const char* help;
+  CounterKind kind;
+};
+bool counters_register(const char* group, const CounterSpec* specs, unsigned n, unsigned* first);
+// Adds to a named counter: a plain add in the calling thread's slot, no
+// shared cache line (an atomic add in the header for a thread that has no
+// heap yet; never makes one). An id at or past k_named_counters is ignored,
+// so a layer whose registration failed may count on. A gauge goes down
+// by adding (uint64_t)-d.
+void counter_add(unsigned id, uint64_t by = 1);
+// The process's totals of ids [first, first + n), this thread's private
+// counts flushed first.
+void counters_read(unsigned first, unsigned n, uint64_t* out);
 // Create the shared region (at init), and again in a fork child.
 void stats_init();
 void stats_fork_child();

@@ -12,10 +12,16 @@
 //             increments on the fast path (one add each for malloc and free).
 //   snapshot  what a reader computes: frees are read before allocations, so
 //             live = allocs - frees is never negative.
+//   named counter  a per-thread counter of a layer above this one,
+//             registered at start-up (stats.hpp: counters_register).
+//             The header carries its name, help and summary text, so that a
+//             reader prints it knowing nothing of it; each slot carries its
+//             count, and so does the header, for threads without a heap.
 //
 // One field list (RINGPOOL_GLOBAL_COUNTERS: name, counter or gauge, help)
 // drives the struct, the snapshot and every output format (text, JSON,
-// tools/metrics.cpp), so they cannot drift apart.
+// tools/metrics.cpp), so they cannot drift apart; the named counters are
+// one more table, which the same outputs walk in one loop each.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -32,10 +38,7 @@ namespace ringpool::pool {
   X(threads_exited, counter, "thread heaps handed back at thread exit")          \
   X(heaps_adopted, counter, "idle heaps merged into a running thread")           \
   X(pages_reclaimed, counter, "full pages handed back by a remote free")         \
-  X(idle_heap_bytes, gauge, "bytes in pages held by the heaps of exited threads") \
-  X(socket_routed, counter, "socket calls routed through io_uring")              \
-  X(socket_passed, counter, "socket calls passed straight to libc")              \
-  X(socket_fallback, counter, "socket calls that fell back after io_uring failed")
+  X(idle_heap_bytes, gauge, "bytes in pages held by the heaps of exited threads")
 
 struct GlobalStats {
 #define RINGPOOL_FIELD(name, kind, help) uint64_t name;
@@ -48,9 +51,24 @@ constexpr unsigned k_row_large = k_num_classes;
 constexpr unsigned k_row_huge = k_num_classes + 1;
 constexpr unsigned k_rows = k_num_classes + 2;
 
-// The io_uring shim's socket calls, counted in the calling thread's slot
-// (global only for a thread that has no heap yet).
-enum SocketCount : unsigned { k_socket_routed, k_socket_passed, k_socket_fallback, k_socket_counts };
+// Named counters: at most this many, over all layers; ids are 0, 1, ... in
+// the order of registration, and a layer's are consecutive.
+constexpr unsigned k_named_counters = 16;
+
+enum class CounterKind : uint32_t { counter, gauge };
+
+// A named counter as the region describes it. Written once, before
+// SharedStats::named_used counts it; every string NUL-terminated. A reader
+// checks them all (snapshot_from): they come from another process.
+struct CounterName {
+  char name[32];   // [a-z][a-z0-9_]*, unique: the JSON key, metric ringpool_<name>
+  char group[16];  // the text summary gives each group one line, headed "<group>:"
+  char label[48];  // what follows the count on that line: "<count> <label>, ..."
+  char help[96];   // one line for the metrics' HELP
+  uint32_t kind;   // CounterKind
+  uint32_t reserved;
+};
+static_assert(sizeof(CounterName) == 200, "the region's layout changes only with k_stats_layout");
 
 // A cache line or more of its own: each slot is written by one thread on
 // every malloc and free, and a slot that shared a line with its neighbour
@@ -60,7 +78,7 @@ struct alignas(64) HeapCounters {
   uint64_t allocs[k_num_classes];
   uint64_t frees[k_num_classes];  // frees made by this thread, into any page
   uint64_t requested;  // bytes the program asked for in small requests, since start
-  uint64_t sockets[k_socket_counts];
+  uint64_t named[k_named_counters];  // by id; see counter_add (stats.hpp)
 };
 
 // The back end's totals, copied in under g_lock; seq is odd while they change.
@@ -73,7 +91,7 @@ struct BackendStats {
 };
 
 constexpr char k_stats_magic[8] = {'R', 'I', 'N', 'G', 'P', 'O', 'O', 'L'};
-constexpr uint32_t k_stats_layout = 5;
+constexpr uint32_t k_stats_layout = 6;
 
 struct SharedStats {
   char magic[8];
@@ -88,6 +106,12 @@ struct SharedStats {
   GlobalStats global;      // relaxed atomic increments
   uint64_t remote_frees[k_num_classes];  // atomic: frees by threads without a heap
   BackendStats backend;
+  uint32_t named_used;     // atomic: names[0, named_used) are written (release)
+  uint32_t reserved;
+  // Named counter k = named_global[k] + the sum of heaps[i].named[k] over
+  // the slots: threads without a heap count here, atomically.
+  uint64_t named_global[k_named_counters];
+  CounterName names[k_named_counters];
   HeapCounters heaps[1];   // `slots` of them, each on its own cache lines
 };
 static_assert(sizeof(HeapCounters) % 64 == 0 && offsetof(SharedStats, heaps) % 64 == 0,
@@ -104,6 +128,14 @@ struct ClassRow {
   uint64_t allocs, frees, live_blocks, live_bytes, page_bytes;
 };
 
+// A named counter in a snapshot. snapshot_from checks the strings: a name
+// that is not valid is cleared (name.name[0] == 0: no output shows it), the
+// others keep printable ASCII only, without quotes or backslashes.
+struct NamedCount {
+  CounterName name;
+  uint64_t value;
+};
+
 struct Snapshot {
   int32_t pid;
   uint64_t uptime_ms;
@@ -117,11 +149,22 @@ struct Snapshot {
   // that served them (the difference is the size classes' rounding).
   uint64_t requested_bytes, block_bytes;
   GlobalStats global;
+  uint32_t named_used;  // named[0, named_used): the named counters, by id
+  NamedCount named[k_named_counters];
 };
 
 // Compute a snapshot from a region (ours, or mapped from another process).
 // Returns false if the region is not a valid ringpool stats region.
 bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Snapshot* out);
+
+// The totals of named counters [first, first + n) over the header and the
+// first `slots` slots, into out: the one merge, for snapshot_from and for
+// the process's own reads (counters_read). first + n <= k_named_counters.
+void sum_named(const SharedStats* s, uint32_t slots, unsigned first, unsigned n, uint64_t* out);
+
+// Makes a counter's description from a region safe to print, as NamedCount
+// says; false when that changed anything.
+bool clean_counter_name(CounterName* c);
 
 // Bytes as people read them, "512 B", "12.3 MiB" (binary units), into b;
 // returns b. Every output of the library and the tools uses it.

@@ -28,7 +28,57 @@ struct Out {
   }
 };
 
+// The text summary's lines of named counters are cut after this many
+// columns, and go on under their first count.
+constexpr size_t k_line_width = 96;
+
+bool is_name_char(char c, bool first) {
+  return (c >= 'a' && c <= 'z') || (!first && ((c >= '0' && c <= '9') || c == '_'));
+}
+
+// s NUL-terminated within size, and nothing but NULs after its end. A
+// `name` must be [a-z][a-z0-9_]* and end before the field does, else it is
+// cleared; other text is cut to fit and keeps printable ASCII without '"'
+// or '\\' (others become '?'). True when nothing changed.
+bool clean_field(char* s, size_t size, bool name) {
+  size_t len = strnlen(s, size);
+  bool ok = len < size && (!name || len > 0);
+  for (size_t i = 0; i < len && name && ok; i++) ok = is_name_char(s[i], i == 0);
+  if (name && !ok) {
+    memset(s, 0, size);
+    return false;
+  }
+  bool same = ok;
+  if (len == size) len = size - 1;
+  for (size_t i = len; i < size; i++) same &= s[i] == 0, s[i] = 0;
+  for (size_t i = 0; i < len; i++) {
+    char& c = s[i];
+    if (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\') continue;
+    c = '?';
+    same = false;
+  }
+  return same;
+}
+
 }  // namespace
+
+bool clean_counter_name(CounterName* c) {
+  bool same = clean_field(c->name, sizeof c->name, true);
+  same &= clean_field(c->group, sizeof c->group, false);
+  same &= clean_field(c->label, sizeof c->label, false);
+  same &= clean_field(c->help, sizeof c->help, false);
+  if (c->kind > (uint32_t)CounterKind::gauge) c->kind = (uint32_t)CounterKind::counter, same = false;
+  if (c->reserved) c->reserved = 0, same = false;
+  return same;
+}
+
+void sum_named(const SharedStats* s, uint32_t slots, unsigned first, unsigned n, uint64_t* out) {
+  if (first > k_named_counters) first = k_named_counters;
+  if (n > k_named_counters - first) n = k_named_counters - first;
+  for (unsigned k = 0; k < n; k++) out[k] = load(s->named_global[first + k]);
+  for (uint32_t i = 0; i < slots; i++)
+    for (unsigned k = 0; k < n; k++) out[k] += load(s->heaps[i].named[first + k]);
+}
 
 const char* format_bytes(uint64_t v, char* b, size_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -99,10 +149,14 @@ bool snapshot_from(const SharedStats* s, size_t mapped_size, uint64_t now_ms, Sn
 #define RINGPOOL_COPY(name, kind, help) out->global.name = load(s->global.name);
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_COPY)
 #undef RINGPOOL_COPY
-  for (uint32_t i = 0; i < used; i++) {
-    out->global.socket_routed += load(s->heaps[i].sockets[k_socket_routed]);
-    out->global.socket_passed += load(s->heaps[i].sockets[k_socket_passed]);
-    out->global.socket_fallback += load(s->heaps[i].sockets[k_socket_fallback]);
+  uint32_t named = __atomic_load_n(&s->named_used, __ATOMIC_ACQUIRE);
+  out->named_used = named < k_named_counters ? named : k_named_counters;
+  uint64_t values[k_named_counters];
+  sum_named(s, used, 0, out->named_used, values);
+  for (uint32_t k = 0; k < out->named_used; k++) {
+    out->named[k].name = s->names[k];
+    clean_counter_name(&out->named[k].name);
+    out->named[k].value = values[k];
   }
   out->threads_exited = out->global.threads_exited;
   uint64_t started = out->global.threads_started;
@@ -133,10 +187,35 @@ size_t format_text(const Snapshot& s, bool classes, char* buf, size_t size) {
         (unsigned long long)s.threads_exited, (unsigned long long)s.global.foreign_frees);
   o.put("  idle heaps: %s in pages of exited threads' heaps, with blocks still live\n",
         format_bytes(s.global.idle_heap_bytes, a, sizeof a));
-  if (s.global.socket_routed || s.global.socket_passed || s.global.socket_fallback)
-    o.put("  sockets:   %llu routed through io_uring, %llu passed through, %llu fell back\n",
-          (unsigned long long)s.global.socket_routed, (unsigned long long)s.global.socket_passed,
-          (unsigned long long)s.global.socket_fallback);
+  // The named counters: a line per group (a run of ids with one group
+  // name), shown when a count in it is not zero.
+  for (uint32_t first = 0, end; first < s.named_used; first = end) {
+    const char* group = s.named[first].name.group;
+    bool any = false;
+    for (end = first; end < s.named_used && strcmp(s.named[end].name.group, group) == 0; end++)
+      any |= s.named[end].name.name[0] && s.named[end].value;
+    if (!any) continue;
+    char head[sizeof s.named[first].name.group + 1];
+    snprintf(head, sizeof head, "%s:", group);
+    size_t line = o.len;
+    o.put("  %-10s", head);
+    const char* sep = " ";
+    for (uint32_t k = first; k < end; k++) {
+      const NamedCount& c = s.named[k];
+      if (!c.name.name[0]) continue;
+      char item[96];
+      snprintf(item, sizeof item, "%llu %s", (unsigned long long)c.value, c.name.label);
+      if (*sep == ',' && o.len - line + 2 + strlen(item) > k_line_width) {
+        o.put(",\n");
+        line = o.len;
+        o.put("%13s", "");
+        sep = "";
+      }
+      o.put("%s%s", sep, item);
+      sep = ", ";
+    }
+    o.put("\n");
+  }
   if (!classes) return o.len;
   o.put("\n  %9s %12s %12s %10s %10s %10s %6s\n", "class", "allocs", "frees", "live", "live size", "pages", "used");
   for (unsigned i = 0; i < k_rows; i++) {
@@ -174,6 +253,11 @@ size_t format_json(const Snapshot& s, char* buf, size_t size) {
   sep = ",";
   RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_JSON)
 #undef RINGPOOL_JSON
+  for (uint32_t k = 0; k < s.named_used; k++) {
+    if (!s.named[k].name.name[0]) continue;
+    o.put("%s\"%s\":%llu", sep, s.named[k].name.name, u(s.named[k].value));
+    sep = ",";
+  }
   o.put("},\"classes\":[");
   sep = "";
   for (unsigned i = 0; i < k_rows; i++) {

@@ -9,6 +9,9 @@
 //   name     the family name carries its unit (`_bytes`, `_seconds`); a
 //            counter's samples end in `_total`, which in Prometheus 0.0.4
 //            the family name carries too and in OpenMetrics it does not.
+//   named    a family for each named counter a process's region carries
+//            (pool/stats_layout.hpp): its name, kind and help are the
+//            region's, so this file prints them knowing nothing of them.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include "tool.hpp"
 
 namespace ringpool::tool {
@@ -24,6 +30,12 @@ namespace ringpool::tool {
 namespace {
 
 enum Type { k_gauge, k_counter };
+
+// The unit a counter's name ends in, if any.
+constexpr const char* unit_of(const char* name) {
+  std::string_view n = name;
+  return n.ends_with("_bytes") ? "bytes" : n.ends_with("_seconds") ? "seconds" : "";
+}
 
 struct Family {
   const char* name;  // without ringpool_ and without _total
@@ -56,8 +68,7 @@ const Family k_families[] = {
     {"served_bytes", k_counter, "bytes", "Bytes of the small blocks that served those requests.",
      [](const pool::Snapshot& s) { return s.block_bytes; }},
 #define RINGPOOL_FAMILY(field, kind, text)                                                                  \
-  {#field, k_##kind, strstr(#field, "_bytes") ? "bytes" : "", text,                                         \
-   [](const pool::Snapshot& s) { return s.global.field; }},
+  {#field, k_##kind, unit_of(#field), text, [](const pool::Snapshot& s) { return s.global.field; }},
     RINGPOOL_GLOBAL_COUNTERS(RINGPOOL_FAMILY)
 #undef RINGPOOL_FAMILY
 };
@@ -78,6 +89,14 @@ const ClassFamily k_class_families[] = {
      &pool::ClassRow::live_bytes},
     {"class_page_bytes", k_gauge, "bytes", "Bytes in the pages of a size class.", &pool::ClassRow::page_bytes},
 };
+
+const char* const k_uptime = "uptime_seconds";
+
+bool fixed_family(const char* name) {
+  auto is = [&](const char* n) { return strcmp(n, name) == 0; };
+  return is(k_uptime) || std::any_of(std::begin(k_families), std::end(k_families), [&](const Family& f) { return is(f.name); }) ||
+         std::any_of(std::begin(k_class_families), std::end(k_class_families), [&](const ClassFamily& f) { return is(f.name); });
+}
 
 // A label value: backslash, double quote and newline escaped.
 std::string label_value(const std::string& v) {
@@ -115,6 +134,25 @@ std::string format_metrics(const std::vector<MetricsProcess>& procs, MetricsForm
     for (const MetricsProcess& p : procs)
       out += sample + "{" + labels(p) + "} " + std::to_string(fam.value(p.s)) + "\n";
   }
+  // The named counters: one family per name, in the order the processes
+  // registered them, with a sample from each process that has it.
+  // A name another family has (a hostile region's) is left out.
+  std::vector<const pool::CounterName*> named;
+  for (const MetricsProcess& p : procs)
+    for (uint32_t k = 0; k < p.s.named_used; k++) {
+      const pool::CounterName& c = p.s.named[k].name;
+      if (!c.name[0] || fixed_family(c.name)) continue;
+      if (std::none_of(named.begin(), named.end(), [&](const pool::CounterName* n) { return strcmp(n->name, c.name) == 0; }))
+        named.push_back(&c);
+    }
+  for (const pool::CounterName* c : named) {
+    Type type = c->kind == (uint32_t)pool::CounterKind::gauge ? k_gauge : k_counter;
+    std::string sample = header(&out, f, c->name, type, unit_of(c->name), c->help);
+    for (const MetricsProcess& p : procs)
+      for (uint32_t k = 0; k < p.s.named_used; k++)
+        if (strcmp(p.s.named[k].name.name, c->name) == 0)
+          out += sample + "{" + labels(p) + "} " + std::to_string(p.s.named[k].value) + "\n";
+  }
   for (const ClassFamily& fam : k_class_families) {
     std::string sample = header(&out, f, fam.name, fam.type, fam.unit, fam.help);
     for (const MetricsProcess& p : procs) {
@@ -126,7 +164,7 @@ std::string format_metrics(const std::vector<MetricsProcess>& procs, MetricsForm
       }
     }
   }
-  std::string uptime = header(&out, f, "uptime_seconds", k_gauge, "seconds", "Seconds since the process started the library.");
+  std::string uptime = header(&out, f, k_uptime, k_gauge, "seconds", "Seconds since the process started the library.");
   for (const MetricsProcess& p : procs) {
     char v[32];
     snprintf(v, sizeof v, "%.3f", (double)p.s.uptime_ms / 1000);

@@ -80,6 +80,14 @@ bool snapshot_of(const Region& r, int pid, pool::Snapshot* s) {
   return true;
 }
 
+// The layout number of a region that starts with the magic.
+bool layout_of(const Region& r, uint32_t* layout) {
+  const size_t end = offsetof(pool::SharedStats, layout) + sizeof(uint32_t);
+  if (r.bytes.size() < end || memcmp(r.bytes.data(), pool::k_stats_magic, sizeof pool::k_stats_magic) != 0) return false;
+  memcpy(layout, r.bytes.data() + offsetof(pool::SharedStats, layout), sizeof *layout);
+  return true;
+}
+
 int report(int pid, Found f) {
   if (f == Found::ok) return 0;
   if (f == Found::no_process) {
@@ -227,7 +235,12 @@ int cmd_stat(int argc, char** argv) {
     }
     pool::Snapshot s;
     if (!snapshot_of(r, pid, &s)) {
-      fprintf(stderr, "ringpool stat: process %d: the stats channel is malformed or of another version\n", pid);
+      uint32_t layout = 0;
+      if (layout_of(r, &layout) && layout != pool::k_stats_layout)
+        fprintf(stderr, "ringpool stat: process %d: the stats channel is of another version (layout %u; this ringpool reads %u)\n",
+                pid, (unsigned)layout, (unsigned)pool::k_stats_layout);
+      else
+        fprintf(stderr, "ringpool stat: process %d: the stats channel is malformed or of another version\n", pid);
       return 1;
     }
     std::string text;

@@ -25,7 +25,6 @@
 // Every routed call is bracketed (call_begin/call_end) so that the table
 // notices a descriptor two calls wait on at once; its later calls then use
 // pair mode (route.hpp).
-#include "../pool/stats.hpp"
 #include "calls.hpp"
 
 #include <errno.h>
@@ -36,6 +35,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 
+#include "counters.hpp"
 #include "fd_table.hpp"
 #include "real.hpp"
 #include "route.hpp"
@@ -61,14 +61,6 @@ long finish(long r) {
     return -1;
   }
   return r;
-}
-
-// Also into the allocator's shared counters, which ringpool stat reads.
-void count(uint64_t Counters::*field) {
-  if (ThreadState* ts = thread_state()) bump(ts->counters.*field);
-  pool::count_socket_call(field == &Counters::routed   ? pool::k_socket_routed
-                          : field == &Counters::passed ? pool::k_socket_passed
-                                                       : pool::k_socket_fallback);
 }
 
 bool recv_flags_ok(int flags) {
@@ -233,19 +225,19 @@ long sendmsg_stream(int fd, const struct msghdr* msg, int flags, const SockInfo&
 
 // Counts and converts a routed result; k_not_routed and k_pass make the
 // plain call.
-#define RINGPOOL_SHIM_FINISH(r, plain_call)          \
-  do {                                               \
-    if ((r) == k_not_routed || (r) == k_pass) {      \
-      count((r) == k_pass ? &Counters::passed : &Counters::fallback); \
-      return plain_call;                             \
-    }                                                \
-    count(&Counters::routed);                        \
-    return (decltype(plain_call))finish(r);          \
+#define RINGPOOL_SHIM_FINISH(r, plain_call)         \
+  do {                                              \
+    if ((r) == k_not_routed || (r) == k_pass) {     \
+      count((r) == k_pass ? k_passed : k_fallback); \
+      return plain_call;                            \
+    }                                               \
+    count(k_routed);                                \
+    return (decltype(plain_call))finish(r);         \
   } while (0)
 
 #define RINGPOOL_SHIM_PASS(plain_call) \
   do {                                 \
-    count(&Counters::passed);          \
+    count(k_passed);                   \
     return plain_call;                 \
   } while (0)
 
@@ -332,19 +324,19 @@ ssize_t on_recvmsg(int fd, struct msghdr* msg, int flags) {
   SockInfo s = {};
   if (recv_flags_ok(flags) && !(flags & MSG_WAITALL)) s = fd_table::lookup(fd);
   if (!s.routable) {
-    count(&Counters::passed);
+    count(k_passed);
     ssize_t r = g_real.recvmsg(fd, msg, flags);
     if (r >= 0) fd_table::on_received_fds(msg);
     return r;
   }
   long r = run_call(plan_recv(fd, abi::k_op_recvmsg, msg, 1, flags, s));
   if (r == k_not_routed || r == k_pass) {
-    count(r == k_pass ? &Counters::passed : &Counters::fallback);
+    count(r == k_pass ? k_passed : k_fallback);
     ssize_t x = g_real.recvmsg(fd, msg, flags);
     if (x >= 0) fd_table::on_received_fds(msg);
     return x;
   }
-  count(&Counters::routed);
+  count(k_routed);
   if (r >= 0) fd_table::on_received_fds(msg);
   return finish(r);
 }
@@ -397,10 +389,10 @@ int on_accept4(int fd, struct sockaddr* addr, socklen_t* alen, int flags, bool i
   }
   int result;
   if (r == k_not_routed || r == k_pass) {
-    count(tried && r == k_not_routed ? &Counters::fallback : &Counters::passed);
+    count(tried && r == k_not_routed ? k_fallback : k_passed);
     result = plain();
   } else {
-    count(&Counters::routed);
+    count(k_routed);
     result = (int)finish(r);
   }
   if (result >= 0) fd_table::on_accept(fd, result, flags);

@@ -10,6 +10,7 @@
 #include "../pool/options.hpp"
 #include "../pool/line.hpp"
 #include "../pool/platform.hpp"
+#include "counters.hpp"
 #include "signals.hpp"
 #include "thread_state.hpp"
 
@@ -222,15 +223,15 @@ long run_once(ThreadState& ts, const Plan& plan, bool pair, uint32_t interrupts,
   ts.depth = 0;
   if (partial_submit) return (o.done && o.res != -ECANCELED && o.res != -EAGAIN) ? o.res : k_not_routed;
   if (interrupted) {
-    bump(ts.counters.interrupted);
+    shim::count(k_interrupted);
     if (o.done && o.res != -ECANCELED && o.res != -EAGAIN) {
-      bump(ts.counters.raced);  // the data (or an error) won the race
+      shim::count(k_raced);  // the data (or an error) won the race
       return o.res;
     }
     return -EINTR;
   }
   if (o.res == -ECANCELED && o.timed_out) {
-    bump(ts.counters.timeouts);
+    shim::count(k_timeouts);
     return plan.on_timeout == OnTimeout::eagain ? -EAGAIN : -EINPROGRESS;
   }
   return o.res;
@@ -290,12 +291,12 @@ long run(const Plan& plan) {
     // waiting all along, would have ended with EINTR).
     if (!pair || r != -EAGAIN) break;
     if (signals::interrupts() != interrupts) {
-      bump(ts->counters.interrupted);
+      shim::count(k_interrupted);
       r = -EINTR;
       break;
     }
   }
-  if (waited && r != k_not_routed) bump(ts->counters.waits);
+  if (waited && r != k_not_routed) shim::count(k_waits);
   return r;
 }
 

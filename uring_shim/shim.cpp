@@ -6,6 +6,7 @@
 #include "../pool/pool.hpp"
 #include "../pool/line.hpp"
 #include "../pool/platform.hpp"
+#include "counters.hpp"
 #include "probe.hpp"
 #include "real.hpp"
 #include "signals.hpp"
@@ -22,6 +23,7 @@ __attribute__((constructor(102))) void shim_init() {
   // RINGPOOL_URING is in pool/options' table (one parser, one warning for a
   // bad value); the allocator itself never acts on it.
   pool::init();
+  counters_init();
   if (!pool::options().uring) return;
   thread_state_init();
   signals::init();
@@ -45,7 +47,7 @@ void print_counters() {
   // One write: see line.hpp.
   pool::Line line;
   line.add("ringpool: uring[").num((unsigned long long)sys::getpid()).add("]:");
-#define RINGPOOL_SHIM_PRINT(name, help) line.add(" " #name "=").num((unsigned long long)c.name);
+#define RINGPOOL_SHIM_PRINT(name, label, help) line.add(" " #name "=").num((unsigned long long)c.name);
   RINGPOOL_SHIM_COUNTERS(RINGPOOL_SHIM_PRINT)
 #undef RINGPOOL_SHIM_PRINT
   line.write();

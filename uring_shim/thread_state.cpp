@@ -6,6 +6,7 @@
 #include <new>
 
 #include "../pool/platform.hpp"
+#include "counters.hpp"
 #include "probe.hpp"
 #include "route.hpp"
 #include "signals.hpp"
@@ -23,17 +24,10 @@ constexpr size_t k_state_bytes = (sizeof(ThreadState) + platform::k_os_page - 1)
 __thread bool t_making;       // a signal handler must not make a second state
 __thread bool t_setting_up;   // making this thread's ring: calls made meanwhile
                               // (a diagnostic write to a socket stderr) pass
-platform::Mutex g_lock;       // guards g_head, g_retired
+platform::Mutex g_lock;       // guards g_head
 ThreadState* g_head;
-Counters g_retired;           // counters of threads that exited
 pthread_key_t g_key;
 bool g_key_ok;
-
-void add(Counters& into, const Counters& c) {
-#define RINGPOOL_SHIM_ADD(name, help) into.name += __atomic_load_n(&c.name, __ATOMIC_RELAXED);
-  RINGPOOL_SHIM_COUNTERS(RINGPOOL_SHIM_ADD)
-#undef RINGPOOL_SHIM_ADD
-}
 
 void unlink_locked(ThreadState* ts) {
   if (ts->prev) ts->prev->next = ts->next;
@@ -50,7 +44,6 @@ void thread_exit(void* p) {
   ts->ring.destroy();
   {
     platform::LockGuard guard(g_lock);
-    add(g_retired, ts->counters);
     unlink_locked(ts);
   }
   if (t_state == ts) t_state = nullptr;
@@ -90,7 +83,7 @@ void fork_child() {
     ts = next;
   }
   g_head = nullptr;
-  g_retired = Counters();
+  counters_fork_child();
   t_state = nullptr;
   if (g_key_ok) pthread_setspecific(g_key, nullptr);
   g_lock.reset();
@@ -132,7 +125,7 @@ Ring* thread_ring(ThreadState* ts) {
   int e = usable ? ts->ring.create(&step) : 0;
   if (usable && e == 0) {
     ts->ring_state = ThreadState::k_ring_ready;
-    bump(ts->counters.rings);
+    count(k_rings);
   } else {
     if (usable) probe::ring_failed(e, step);
     ts->ring_state = ThreadState::k_ring_failed;
@@ -145,15 +138,6 @@ void thread_state_init() {
   __atomic_store_n(&g_pid, sys::getpid(), __ATOMIC_RELAXED);
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-Counters counters() {
-  Counters c = {};
-  if (!g_on) return c;
-  platform::LockGuard guard(g_lock);
-  add(c, g_retired);
-  for (ThreadState* ts = g_head; ts; ts = ts->next) add(c, ts->counters);
-  return c;
 }
 
 }  // namespace ringpool::shim

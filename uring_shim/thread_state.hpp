@@ -2,17 +2,17 @@
 //
 // Glossary
 //   thread state  one page per thread that made a shim call: its ring (made
-//                 on its first routed call), its counters, and the
-//                 book-keeping of the routed call in progress.
-//   registry      the list of all thread states: counters are merged from
-//                 it, and a fork child drops every entry (the rings in it
-//                 belong to the parent).
+//                 on its first routed call) and the book-keeping of the
+//                 routed call in progress. (Its counts are in its heap's
+//                 stats slot: counters.hpp.)
+//   registry      the list of all thread states: a fork child drops every
+//                 entry (the rings in it belong to the parent).
 //   tag           user_data of a routed call's SQEs, unique per thread; the
 //                 low two bits tell the call's own SQE from its linked
 //                 timeout and its cancel request.
 //
 // Invariants (per thread state, touched only by its thread, except that
-// counters are read by the registry walk and the fork child frees all):
+// the fork child frees all):
 //   depth == 0  =>  ring.owed() == 0, unless a signal handler jumped out of
 //                   a routed wait (then the next routed call settles it)
 #pragma once
@@ -43,7 +43,6 @@ struct ThreadState {
   uint64_t tag = 0;       // tag of the call in progress
   uintptr_t frame = 0;    // its stack frame, to tell nesting from longjmp
   abi::KernelTimespec timeout = {};  // the linked timeout's argument
-  Counters counters = {};
   ThreadState* prev = nullptr;
   ThreadState* next = nullptr;
 };
@@ -59,11 +58,6 @@ inline ThreadState* thread_state() {
 // The thread's ring, made on first use; nullptr when io_uring cannot be
 // used by this thread (the call then falls back to libc).
 Ring* thread_ring(ThreadState* ts);
-
-// One writer per field: the owning thread. The registry reads concurrently.
-inline void bump(uint64_t& counter) {
-  __atomic_store_n(&counter, __atomic_load_n(&counter, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-}
 
 // The constructor's part when RINGPOOL_URING=1: thread-exit key and fork
 // handlers.

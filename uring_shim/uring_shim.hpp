@@ -25,25 +25,29 @@
 
 namespace ringpool::shim {
 
-// One list drives the struct, the merge and the printing.
-#define RINGPOOL_SHIM_COUNTERS(X)                                                 \
-  X(routed, "calls carried out through io_uring")                                \
-  X(passed, "calls sent to libc: not a blocking socket, or flags not routed")   \
-  X(fallback, "calls sent to libc because io_uring was unavailable or refused") \
-  X(waits, "routed calls that had to wait for their completion")                \
-  X(interrupted, "routed waits ended by a signal (request cancelled, reaped)")  \
-  X(raced, "interrupted waits where the data won the race and was returned")    \
-  X(timeouts, "routed calls ended by SO_RCVTIMEO/SO_SNDTIMEO")                  \
-  X(rings, "per-thread rings created")
+// One list (name, the text summary's label, help) drives the registration
+// with the allocator's statistics (counters.cpp: named counters
+// socket_<name>, which `ringpool stat` prints), the counting, the struct
+// and the exit line.
+#define RINGPOOL_SHIM_COUNTERS(X)                                                                              \
+  X(routed, "routed through io_uring", "socket calls carried out through io_uring")                            \
+  X(passed, "passed through", "socket calls sent to libc: not a blocking socket, or flags not routed")         \
+  X(fallback, "fell back", "socket calls sent to libc because io_uring was unavailable or refused")            \
+  X(waits, "waited", "routed calls that had to wait for their completion")                                     \
+  X(interrupted, "interrupted", "routed waits ended by a signal (request cancelled, reaped)")                  \
+  X(raced, "returned data despite a signal", "interrupted waits where the data won the race and was returned") \
+  X(timeouts, "timed out", "routed calls ended by SO_RCVTIMEO/SO_SNDTIMEO")                                    \
+  X(rings, "rings made", "per-thread io_uring rings created")
 
 struct Counters {
-#define RINGPOOL_SHIM_FIELD(name, help) uint64_t name;
+#define RINGPOOL_SHIM_FIELD(name, label, help) uint64_t name;
   RINGPOOL_SHIM_COUNTERS(RINGPOOL_SHIM_FIELD)
 #undef RINGPOOL_SHIM_FIELD
 };
 
-// Totals over all threads, live and exited, of this process (all zero when
-// the shim is off). A snapshot: live threads keep counting.
+// Totals over all threads, live and exited, of this process since it
+// started or forked (all zero when the shim is off). A snapshot: live
+// threads keep counting.
 Counters counters();
 
 // RINGPOOL_URING=1 was given (the interposed calls take the shim's path).

@@ -15,8 +15,9 @@
 //
 // Checks besides "no crash": a snapshot is refused when the region is
 // shorter than its header says; the numbers obey frees <= allocs per row;
-// the text and JSON outputs are NUL-terminated in any buffer size, report
-// the length they need, and hold printable ASCII only.
+// every named counter's name is empty (not shown) or [a-z][a-z0-9_]*; the
+// text and JSON outputs are NUL-terminated in any buffer size, report the
+// length they need, and hold printable ASCII only.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r < pool::k_num_classes && (row.frees > row.allocs || row.live_blocks != row.allocs - row.frees))
         fail("row %u: allocs %llu, frees %llu, live %llu", r, (unsigned long long)row.allocs,
              (unsigned long long)row.frees, (unsigned long long)row.live_blocks);
+    }
+    if (snap.named_used > pool::k_named_counters) fail("%u named counters", snap.named_used);
+    for (unsigned k = 0; k < snap.named_used; k++) {
+      const char* n = snap.named[k].name.name;
+      size_t len = strnlen(n, sizeof snap.named[k].name.name);
+      if (len == sizeof snap.named[k].name.name || (len && strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) ||
+          (len && (n[0] < 'a' || n[0] > 'z')))
+        fail("named counter %u has a name that is not one", k);
     }
     // Buffers of every kind of size: none, tiny, a cut inside the output, ample.
     static const size_t sizes[] = {0, 1, 7, 100, 333, 1000, 4096, 1 << 16};
