@@ -31,13 +31,11 @@ class LockGuard {
 extern size_t g_in_use_bytes;  // units in pages + huge blocks in use
 extern size_t g_dirty_bytes;   // free units not purged + cached huge mappings
 extern size_t g_purged_bytes;
-extern size_t g_huge_bytes, g_huge_count;
+extern size_t g_huge_bytes, g_huge_count;  // huge.cpp
 extern uint64_t g_huge_allocs, g_huge_frees;
 
 // Purge on the delay, and at once beyond the drop limit (segment.hpp).
 void purge_check_locked(uint64_t now);
-
-inline size_t round_os(size_t n) { return (n + platform::k_os_page - 1) & ~(platform::k_os_page - 1); }
 
 // ---- huge.cpp
 

@@ -51,6 +51,11 @@ SharedHeap g_late;
 
 namespace {
 
+// ---- carving (owner only) ----------------------------------------------------
+
+// Carve the next blocks of a page: those whose links lie in the OS page
+// where carving stands (at least one), so that memory is touched only as
+// it is used, never an OS page ahead. Every free block carries its canary,
 // these too: a fork child tells free blocks from live ones by it alone.
 void extend(Page* pg) {
   uint32_t size = pg->block_size;

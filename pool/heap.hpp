@@ -107,11 +107,13 @@ inline void full_push(Heap* h, Page* pg) {
   pg->next = h->full;
   if (h->full) h->full->prev = pg;
   h->full = pg;
-  // Asleep until an eighth of its blocks (at least one) is freed locally.
-  uint32_t n = pg->used, wake = pg->reserved / 8 ? pg->reserved / 8 : 1;
-  pg->asleep = (uint16_t)(n > wake ? n - wake : 0);
-  pg->used = n - pg->asleep;
-  pg->in_full = 1;
+  // Asleep until an eighth of its blocks is freed locally. Every block is
+  // handed out (mark_full) and a page has 8 or more, so asleep > 0: it says
+  // "in the full list" by itself.
+  uint32_t n = pg->used, wake = pg->reserved / 8;
+  RINGPOOL_DEBUG_ASSERT(wake >= 1 && n > wake);
+  pg->asleep = (uint16_t)(n - wake);
+  pg->used = wake;
 }
 
 inline void full_remove(Heap* h, Page* pg) {
@@ -148,10 +150,6 @@ inline bool collect_remote(Page* pg) {
   uintptr_t x = pg->xfree.exchange(0, std::memory_order_acquire);
   return take_remote_list(pg, reinterpret_cast<Block*>(x));
 }
-
-// Carve the next blocks of a page: those whose links lie in the OS page
-// where carving stands (at least one), so that memory is touched only as
-// it is used, never an OS page ahead. Every free block carries its canary,
 
 // ---- heap.cpp ----------------------------------------------------------------
 

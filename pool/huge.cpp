@@ -7,6 +7,9 @@
 
 namespace ringpool::pool {
 
+size_t g_huge_bytes, g_huge_count;
+uint64_t g_huge_allocs, g_huge_frees;
+
 namespace {
 
 // Open addressing on the user pointer; tombstones are (void*)1.
@@ -152,7 +155,7 @@ OursKind huge_ours_locked(const void* p) {
 // touched), so that a freed mapping serves the next blocks of about its
 // size whole, with no system call.
 size_t huge_mapping_size(size_t n) {
-  size_t r = round_os(n);
+  size_t r = platform::round_os_page(n);
   if (r < n) return 0;
   size_t step = (size_t)1 << (61 - __builtin_clzll(r));  // a quarter of r's power of two
   size_t m = (r + step - 1) & ~(step - 1);

@@ -10,6 +10,7 @@
 // bytes whole.
 #pragma once
 #include <stddef.h>
+#include <string.h>
 
 #include "errors.hpp"
 #include "platform.hpp"
@@ -19,14 +20,11 @@ namespace ringpool::pool {
 class Line {
  public:
   // Longer text is cut: the newline always fits.
-  Line& add(const char* s) {
-    while (*s && n_ < k_max - 1) buf_[n_++] = *s++;
-    return *this;
-  }
   Line& add_n(const char* s, size_t n) {
     for (size_t i = 0; i < n && n_ < k_max - 1; i++) buf_[n_++] = s[i];
     return *this;
   }
+  Line& add(const char* s) { return add_n(s, strlen(s)); }
   Line& num(unsigned long long v) {
     char digits[24];
     return add(format_dec(digits, v));

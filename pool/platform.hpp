@@ -17,6 +17,8 @@
 namespace ringpool::platform {
 
 constexpr size_t k_os_page = 4096;
+// n rounded up to whole OS pages (0 when that overflows).
+constexpr size_t round_os_page(size_t n) { return (n + k_os_page - 1) & ~(k_os_page - 1); }
 
 // Saves errno on entry and restores it on exit (snmalloc's KeepErrno).
 class KeepErrno {

@@ -206,7 +206,7 @@ int posix_memalign(void** out, size_t align, size_t n) {
 void* valloc(size_t n) { return alloc_aligned(platform::k_os_page, n); }
 
 void* pvalloc(size_t n) {
-  size_t rounded = (n + platform::k_os_page - 1) & ~(platform::k_os_page - 1);
+  size_t rounded = platform::round_os_page(n);
   if (rounded < n) {
     errno = ENOMEM;
     return nullptr;

@@ -16,8 +16,6 @@ bool g_purger_wanted;
 size_t g_in_use_bytes;
 size_t g_dirty_bytes;
 size_t g_purged_bytes;
-size_t g_huge_bytes, g_huge_count;
-uint64_t g_huge_allocs, g_huge_frees;
 
 namespace {
 
@@ -287,7 +285,7 @@ void* meta_alloc(size_t size) {
   size = (size + 63) & ~size_t{63};
   LockGuard g(g_lock);
   if (size > g_meta_left) {
-    size_t chunk = size > (1u << 20) ? round_os(size) : (1u << 20);
+    size_t chunk = size > (1u << 20) ? platform::round_os_page(size) : (1u << 20);
     if (chunk - size < 64) chunk += platform::k_os_page;  // room for the header
     char* m = static_cast<char*>(platform::map(chunk));
     if (m == nullptr) return nullptr;

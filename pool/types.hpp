@@ -108,8 +108,7 @@ struct alignas(64) Page {
   Page* reclaim_next;  // under heap->lock
   size_t large_size;  // large pages: bytes usable
   uint64_t* hbits;    // RINGPOOL_HARDEN: one bit per block, set while allocated
-  uint16_t asleep;    // owner: blocks counted out of used while in the full list
-  uint8_t in_full;    // owner: in the full list
+  uint16_t asleep;    // owner: blocks counted out of used; non-zero iff in the full list
 };
 static_assert(sizeof(Page) == 128, "a page descriptor is two cache lines");
 // floor(2^64 / d) + 1, so that e = d * div_magic mod 2^64 is not 0 when d is
@@ -120,13 +119,12 @@ static_assert(offsetof(Page, in_reclaimed) < 64, "line 0 holds the fast path's f
 constexpr uintptr_t k_page_full = 1;
 constexpr uintptr_t k_page_abandoned = 2;
 constexpr uintptr_t k_page_flags = k_page_full | k_page_abandoned;
-inline bool page_in_full(const Page* pg) { return pg->in_full != 0; }
+inline bool page_in_full(const Page* pg) { return pg->asleep != 0; }
 inline uint32_t page_used(const Page* pg) { return pg->used + pg->asleep - pg->head; }
 // The page leaves the full state: used counts every handed-out block again.
 inline void page_wake(Page* pg) {
   pg->used += pg->asleep;
   pg->asleep = 0;
-  pg->in_full = 0;
 }
 
 // A set of a segment's units, one bit each.

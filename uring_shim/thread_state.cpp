@@ -19,7 +19,7 @@ __thread ThreadState* t_state;
 
 namespace {
 
-constexpr size_t k_state_bytes = (sizeof(ThreadState) + platform::k_os_page - 1) & ~(platform::k_os_page - 1);
+constexpr size_t k_state_bytes = platform::round_os_page(sizeof(ThreadState));
 
 __thread bool t_making;       // a signal handler must not make a second state
 __thread bool t_setting_up;   // making this thread's ring: calls made meanwhile
