@@ -1,5 +1,5 @@
-// The real functions (see real.hpp): raw-system-call stand-ins, replaced by
-// dlsym(RTLD_NEXT, ...) at start-up.
+// The real functions (see real.hpp): raw-system-call stand-ins, and what
+// dlsym(RTLD_NEXT, ...) would find, looked up on each one's first call.
 #include "real.hpp"
 
 #include <dlfcn.h>
@@ -88,7 +88,8 @@ struct Object {
 constexpr int k_max_objects = 32;
 Object g_objects[k_max_objects];
 int g_object_count;
-bool g_objects_ok;  // all objects after this one were read
+bool g_objects_ok;    // all objects after this one were read
+bool g_objects_read;  // objects_init() has run
 
 // dl_iterate_phdr lists the objects in load order, the order of the global
 // scope that RTLD_NEXT searches (at start-up nothing is dlopen'ed yet).
@@ -184,115 +185,125 @@ void* find_next(const char* name) {
   return dlsym(RTLD_NEXT, name);  // not in the tables read: as before
 }
 
+// Before objects_init() the tables are not read yet (a call from the
+// constructor of a library loaded earlier, or from a signal handler then):
+// the stand-in serves that call, and the slot stays lazy. Where no
+// system call stands in (the signal family), dlsym is asked at once.
+template <typename T>
+struct Same {
+  using type = T;
+};
+
 template <typename F>
-void resolve(F*& slot, const char* name) {
-  if (void* p = find_next(name)) slot = reinterpret_cast<F*>(p);
+F* resolve(F*& slot, const char* name, typename Same<F>::type* standin) {
+  if (standin && !__atomic_load_n(&g_objects_read, __ATOMIC_ACQUIRE)) return standin;
+  F* f = reinterpret_cast<F*>(find_next(name));
+  if (f == nullptr) f = standin;
+  if (f) __atomic_store_n(&slot, f, __ATOMIC_RELAXED);
+  return f;
 }
 
-int lazy_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
-sighandler_t lazy_signal(int sig, sighandler_t h);
-sighandler_t lazy_sysv_signal(int sig, sighandler_t h);
-sighandler_t lazy_sigset(int sig, sighandler_t h);
-int lazy_siginterrupt(int sig, int interrupt);
+int enosys() {
+  errno = ENOSYS;
+  return -1;
+}
+
+}  // namespace
+
+// Each slot starts at its lazy_ function: the first call looks the real
+// function up and keeps it, so a process that never calls connect never
+// looks for it. A name found nowhere: the stand-in, or ENOSYS.
+#define RINGPOOL_SHIM_REAL(X)                                                                                   \
+  X(ssize_t, read, "read", (int fd, void* b, size_t n), (fd, b, n), sc_read)                                    \
+  X(ssize_t, write, "write", (int fd, const void* b, size_t n), (fd, b, n), sc_write)                           \
+  X(ssize_t, readv, "readv", (int fd, const struct iovec* v, int n), (fd, v, n), sc_readv)                      \
+  X(ssize_t, writev, "writev", (int fd, const struct iovec* v, int n), (fd, v, n), sc_writev)                   \
+  X(ssize_t, recv, "recv", (int fd, void* b, size_t n, int fl), (fd, b, n, fl), sc_recv)                        \
+  X(ssize_t, recvfrom, "recvfrom", (int fd, void* b, size_t n, int fl, struct sockaddr* a, socklen_t* al),      \
+    (fd, b, n, fl, a, al), sc_recvfrom)                                                                         \
+  X(ssize_t, recvmsg, "recvmsg", (int fd, struct msghdr* m, int fl), (fd, m, fl), sc_recvmsg)                   \
+  X(ssize_t, send, "send", (int fd, const void* b, size_t n, int fl), (fd, b, n, fl), sc_send)                  \
+  X(ssize_t, sendto, "sendto", (int fd, const void* b, size_t n, int fl, const struct sockaddr* a, socklen_t al), \
+    (fd, b, n, fl, a, al), sc_sendto)                                                                           \
+  X(ssize_t, sendmsg, "sendmsg", (int fd, const struct msghdr* m, int fl), (fd, m, fl), sc_sendmsg)             \
+  X(int, accept, "accept", (int fd, struct sockaddr* a, socklen_t* al), (fd, a, al), sc_accept)                 \
+  X(int, accept4, "accept4", (int fd, struct sockaddr* a, socklen_t* al, int fl), (fd, a, al, fl), sc_accept4)  \
+  X(int, connect, "connect", (int fd, const struct sockaddr* a, socklen_t al), (fd, a, al), sc_connect)         \
+  X(int, socket, "socket", (int d, int t, int p), (d, t, p), sc_socket)                                         \
+  X(int, socketpair, "socketpair", (int d, int t, int p, int* sv), (d, t, p, sv), sc_socketpair)                \
+  X(int, close, "close", (int fd), (fd), sc_close)                                                              \
+  X(int, close_range, "close_range", (unsigned a, unsigned b, int fl), (a, b, fl), sc_close_range)              \
+  X(void, closefrom, "closefrom", (int fd), (fd), sc_closefrom)                                                 \
+  X(int, dup, "dup", (int fd), (fd), sc_dup)                                                                    \
+  X(int, dup2, "dup2", (int a, int b), (a, b), sc_dup2)                                                         \
+  X(int, dup3, "dup3", (int a, int b, int fl), (a, b, fl), sc_dup3)                                             \
+  X(int, setsockopt, "setsockopt", (int fd, int l, int o, const void* v, socklen_t n), (fd, l, o, v, n),        \
+    sc_setsockopt)                                                                                              \
+  X(ssize_t, read_chk, "__read_chk", (int fd, void* b, size_t n, size_t cap), (fd, b, n, cap), sc_read_chk)     \
+  X(ssize_t, recv_chk, "__recv_chk", (int fd, void* b, size_t n, size_t cap, int fl), (fd, b, n, cap, fl),      \
+    sc_recv_chk)                                                                                                \
+  X(ssize_t, recvfrom_chk, "__recvfrom_chk",                                                                    \
+    (int fd, void* b, size_t n, size_t cap, int fl, struct sockaddr* a, socklen_t* al), (fd, b, n, cap, fl, a, al), \
+    sc_recvfrom_chk)                                                                                            \
+  X(int, sigaction, "sigaction", (int sig, const struct sigaction* act, struct sigaction* old), (sig, act, old), \
+    nullptr)                                                                                                    \
+  X(sighandler_t, signal, "signal", (int sig, sighandler_t h), (sig, h), nullptr)                               \
+  X(sighandler_t, sysv_signal, "sysv_signal", (int sig, sighandler_t h), (sig, h), nullptr)                     \
+  X(sighandler_t, sigset, "sigset", (int sig, sighandler_t h), (sig, h), nullptr)                               \
+  X(int, siginterrupt, "siginterrupt", (int sig, int interrupt), (sig, interrupt), nullptr)
+
+namespace {
+
+#define RINGPOOL_SHIM_LAZY(ret, name, symbol, params, args, standin)     \
+  ret lazy_##name params {                                              \
+    auto f = resolve(g_real.name, symbol, standin);                     \
+    if (f == nullptr) return (ret)(intptr_t)enosys(); /* SIG_ERR, -1 */ \
+    return f args;                                                      \
+  }
+RINGPOOL_SHIM_REAL(RINGPOOL_SHIM_LAZY)
+#undef RINGPOOL_SHIM_LAZY
+
+// The variadic ones: called with their one argument as a pointer.
+int lazy_fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return resolve(g_real.fcntl, "fcntl", sc_fcntl)(fd, cmd, arg);
+}
+int lazy_fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return resolve(g_real.fcntl64, "fcntl64", sc_fcntl)(fd, cmd, arg);
+}
+int lazy_ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return resolve(g_real.ioctl, "ioctl", sc_ioctl)(fd, req, arg);
+}
 
 }  // namespace
 
 RealFns g_real = {
-    .read = sc_read,
-    .write = sc_write,
-    .readv = sc_readv,
-    .writev = sc_writev,
-    .recv = sc_recv,
-    .recvfrom = sc_recvfrom,
-    .recvmsg = sc_recvmsg,
-    .send = sc_send,
-    .sendto = sc_sendto,
-    .sendmsg = sc_sendmsg,
-    .accept = sc_accept,
-    .accept4 = sc_accept4,
-    .connect = sc_connect,
-    .socket = sc_socket,
-    .socketpair = sc_socketpair,
-    .close = sc_close,
-    .close_range = sc_close_range,
-    .closefrom = sc_closefrom,
-    .dup = sc_dup,
-    .dup2 = sc_dup2,
-    .dup3 = sc_dup3,
-    .fcntl = sc_fcntl,
-    .fcntl64 = sc_fcntl,
-    .ioctl = sc_ioctl,
-    .setsockopt = sc_setsockopt,
-    .read_chk = sc_read_chk,
-    .recv_chk = sc_recv_chk,
-    .recvfrom_chk = sc_recvfrom_chk,
-    .sigaction = lazy_sigaction,
-    .signal = lazy_signal,
-    .sysv_signal = lazy_sysv_signal,
-    .sigset = lazy_sigset,
-    .siginterrupt = lazy_siginterrupt,
+#define RINGPOOL_SHIM_SLOT(ret, name, symbol, params, args, standin) .name = lazy_##name,
+    RINGPOOL_SHIM_REAL(RINGPOOL_SHIM_SLOT)
+#undef RINGPOOL_SHIM_SLOT
+    .fcntl = lazy_fcntl,
+    .fcntl64 = lazy_fcntl64,
+    .ioctl = lazy_ioctl,
 };
 
-namespace {
-
-// Each resolves its slot (or, if dlsym fails, fails with ENOSYS).
-#define RINGPOOL_SHIM_LAZY(ret, name, params, args, fail)   \
-  ret lazy_##name params {                                  \
-    resolve(g_real.name, #name);                            \
-    if (g_real.name == lazy_##name) {                       \
-      errno = ENOSYS;                                       \
-      return fail;                                          \
-    }                                                       \
-    return g_real.name args;                                \
-  }
-RINGPOOL_SHIM_LAZY(int, sigaction, (int sig, const struct sigaction* act, struct sigaction* old), (sig, act, old), -1)
-RINGPOOL_SHIM_LAZY(sighandler_t, signal, (int sig, sighandler_t h), (sig, h), SIG_ERR)
-RINGPOOL_SHIM_LAZY(sighandler_t, sysv_signal, (int sig, sighandler_t h), (sig, h), SIG_ERR)
-RINGPOOL_SHIM_LAZY(sighandler_t, sigset, (int sig, sighandler_t h), (sig, h), SIG_ERR)
-RINGPOOL_SHIM_LAZY(int, siginterrupt, (int sig, int interrupt), (sig, interrupt), -1)
-#undef RINGPOOL_SHIM_LAZY
-
-}  // namespace
-
-void resolve_real() {
+void objects_init() {
   bool after_self = false;
   g_objects_ok = true;
   g_object_count = 0;
   dl_iterate_phdr(collect, &after_self);
   if (!after_self || g_object_count == 0) g_objects_ok = false;  // dlopen'ed, say
-  resolve(g_real.read, "read");
-  resolve(g_real.write, "write");
-  resolve(g_real.readv, "readv");
-  resolve(g_real.writev, "writev");
-  resolve(g_real.recv, "recv");
-  resolve(g_real.recvfrom, "recvfrom");
-  resolve(g_real.recvmsg, "recvmsg");
-  resolve(g_real.send, "send");
-  resolve(g_real.sendto, "sendto");
-  resolve(g_real.sendmsg, "sendmsg");
-  resolve(g_real.accept, "accept");
-  resolve(g_real.accept4, "accept4");
-  resolve(g_real.connect, "connect");
-  resolve(g_real.socket, "socket");
-  resolve(g_real.socketpair, "socketpair");
-  resolve(g_real.close, "close");
-  resolve(g_real.close_range, "close_range");
-  resolve(g_real.closefrom, "closefrom");
-  resolve(g_real.dup, "dup");
-  resolve(g_real.dup2, "dup2");
-  resolve(g_real.dup3, "dup3");
-  resolve(g_real.fcntl, "fcntl");
-  resolve(g_real.fcntl64, "fcntl64");
-  resolve(g_real.ioctl, "ioctl");
-  resolve(g_real.setsockopt, "setsockopt");
-  resolve(g_real.read_chk, "__read_chk");
-  resolve(g_real.recv_chk, "__recv_chk");
-  resolve(g_real.recvfrom_chk, "__recvfrom_chk");
-  resolve(g_real.sigaction, "sigaction");
-  resolve(g_real.signal, "signal");
-  resolve(g_real.sysv_signal, "sysv_signal");
-  resolve(g_real.sigset, "sigset");
-  resolve(g_real.siginterrupt, "siginterrupt");
+  __atomic_store_n(&g_objects_read, true, __ATOMIC_RELEASE);
 }
 
 }  // namespace ringpool::shim

@@ -1,13 +1,14 @@
 // The functions the shim interposes, as the next library in the chain
 // (normally libc) defines them.
 //
-// Until resolve_real() has run (from the shim's constructor) each pointer
-// holds a stand-in that makes the raw system call through syscall(2), which
-// sets errno as libc does; so a call made before that, from another
-// library's constructor say, still works. resolve_real() swaps in what
-// dlsym(RTLD_NEXT, name) would find, read from the GNU hash tables of the
-// objects after this one (dlsym itself where those tables are not plain);
-// a name found nowhere keeps its stand-in.
+// Each pointer starts at a lazy function that looks the real one up on its
+// first call: what dlsym(RTLD_NEXT, name) would find, read from the GNU hash
+// tables of the objects after this one (dlsym itself where those tables are
+// not plain), so a process pays only for the names it calls. Before
+// objects_init() has run (a call from another library's constructor, say),
+// a stand-in makes the raw system call through syscall(2), which sets errno
+// as libc does; a name found nowhere keeps its stand-in (the signal family
+// has none: it asks dlsym, or fails with ENOSYS).
 #pragma once
 #include <signal.h>
 #include <stddef.h>
@@ -39,27 +40,26 @@ struct RealFns {
   int (*dup)(int);
   int (*dup2)(int, int);
   int (*dup3)(int, int, int);
-  // Variadic as in libc; always called with the one argument as a pointer.
-  int (*fcntl)(int, int, ...);
-  int (*fcntl64)(int, int, ...);
-  int (*ioctl)(int, unsigned long, ...);
   int (*setsockopt)(int, int, int, const void*, socklen_t);
   ssize_t (*read_chk)(int, void*, size_t, size_t);
   ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
   ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*);
-  // The signal family (signals.hpp); their stand-ins look the real ones up
-  // on first use, as no system call stands in for them.
+  // The signal family (signals.hpp): no system call stands in for them.
   int (*sigaction)(int, const struct sigaction*, struct sigaction*);
   sighandler_t (*signal)(int, sighandler_t);
   sighandler_t (*sysv_signal)(int, sighandler_t);
   sighandler_t (*sigset)(int, sighandler_t);
   int (*siginterrupt)(int, int);
+  // Variadic as in libc; always called with the one argument as a pointer.
+  int (*fcntl)(int, int, ...);
+  int (*fcntl64)(int, int, ...);
+  int (*ioctl)(int, unsigned long, ...);
 };
 
 extern RealFns g_real;
 
-// Look every name up with dlsym(RTLD_NEXT, ...). Call once, early, from the
-// constructor (dlsym may allocate; the pool is ready by then).
-void resolve_real();
+// Read the symbol tables of the objects after this one. Call once, early,
+// from the constructor; until then the slots use their stand-ins.
+void objects_init();
 
 }  // namespace ringpool::shim

@@ -19,12 +19,12 @@ namespace {
 // After preload's constructor (101): the pool serves dlsym's allocations
 // and the options (RINGPOOL_VERBOSE) are parsed.
 __attribute__((constructor(102))) void shim_init() {
-  resolve_real();
+  objects_init();
   // RINGPOOL_URING is in pool/options' table (one parser, one warning for a
   // bad value); the allocator itself never acts on it.
   pool::init();
-  counters_init();
   if (!pool::options().uring) return;
+  counters_init();
   thread_state_init();
   signals::init();
   __atomic_store_n(&g_on, true, __ATOMIC_RELEASE);
