@@ -88,6 +88,17 @@ int decommit(void* p, size_t size) {
   return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
+bool populate(void* p, size_t size) {
+  KeepErrno keep;
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;
+#endif
+  uintptr_t a = reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)(k_os_page - 1);
+  size_t n = round_os_page(reinterpret_cast<uintptr_t>(p) + size - a);
+  if (madvise(reinterpret_cast<void*>(a), n, MADV_POPULATE_WRITE) == 0) return true;
+  return errno != EFAULT && errno != ENOMEM;
+}
+
 void* remap(void* p, size_t old_size, size_t new_size, bool may_move) {
   if (inject_fault()) return nullptr;
   KeepErrno keep;
@@ -199,11 +210,15 @@ int process_id() { return (int)syscall(SYS_getpid); }
 
 int open_private_dir(const char* path, const char** why, uint64_t* size) {
   KeepErrno keep;
-  if (syscall(SYS_mkdirat, AT_FDCWD, path, 0700) != 0 && errno != EEXIST) {
-    *why = errno == ENOENT ? "its parent directory does not exist" : "it cannot be created";
-    return -1;
+  constexpr int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags);
+  if (fd < 0 && errno == ENOENT) {  // the first process of this user: make it
+    if (syscall(SYS_mkdirat, AT_FDCWD, path, 0700) != 0 && errno != EEXIST) {
+      *why = errno == ENOENT ? "its parent directory does not exist" : "it cannot be created";
+      return -1;
+    }
+    fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags);
   }
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     *why = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory" : "it cannot be opened";
     return -1;
@@ -235,15 +250,23 @@ void* map_new_file(int dir, const char* name, size_t size, const void* copy, siz
   if (syscall(SYS_fchmod, fd, 0600) == 0 && syscall(SYS_ftruncate, fd, (off_t)size) == 0) {
     const char* c = static_cast<const char*>(copy);
     size_t done = 0;
-    while (done < copy_bytes) {
+    // Mapped over the source, the copy must be in the file first; else the
+    // copy into the mapping costs no system call, and its page faults make
+    // the pages that are written next.
+    while (at && done < copy_bytes) {
       long w = syscall(SYS_pwrite64, fd, c + done, copy_bytes - done, (off_t)done);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) break;
       done += (size_t)w;
     }
-    if (done == copy_bytes) {
+    if (!at || done == copy_bytes) {
       p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
       if (p == MAP_FAILED) p = nullptr;
+      if (p && !at && !populate(p, copy_bytes)) {
+        munmap(p, size);
+        p = nullptr;
+      }
+      if (p && !at) memcpy(p, copy, copy_bytes);
     }
   }
   syscall(SYS_close, fd);

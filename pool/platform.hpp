@@ -87,8 +87,9 @@ int process_id();
 int open_private_dir(const char* path, const char** why, uint64_t* size);
 // Creates `name` in dir (mode 0600, O_EXCL, never through a link; a file
 // already there is a stale one and is replaced), `size` bytes long, with
-// `copy_bytes` of `copy` written at its start; maps it shared read-write
-// (at `at` exactly, if not null) and closes it. nullptr on failure.
+// `copy_bytes` of `copy` written at its start (their pages populated);
+// maps it shared read-write (at `at` exactly, if not null) and closes it.
+// nullptr on failure.
 void* map_new_file(int dir, const char* name, size_t size, const void* copy, size_t copy_bytes, void* at);
 void unlink_at(int dir, const char* name);
 // Calls fn with each name that one read of the directory returns (a
@@ -99,6 +100,11 @@ void for_each_name(int dir, uint64_t start, void (*fn)(int dir, const char* name
 bool process_exists(int pid);
 unsigned effective_uid();
 void close_fd(int fd);
+// Give the pages of a shared file mapping that hold [p, p + size) their
+// memory now. False where the file system has none left (tmpfs full): then
+// touching them would raise SIGBUS. True where the kernel cannot tell
+// (MADV_POPULATE_WRITE is Linux 5.14): touching them is as before.
+bool populate(void* p, size_t size);
 // Replace the mapping at p with a private copy of its contents; p or nullptr.
 void* map_private_copy(void* p, size_t size);
 

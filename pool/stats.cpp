@@ -19,6 +19,13 @@ alignas(64) char g_boot[sizeof(SharedStats) + (k_boot_slots - 1) * sizeof(HeapCo
 SharedStats* g_region = reinterpret_cast<SharedStats*>(g_boot);
 size_t g_region_bytes = sizeof g_boot;
 bool g_published;  // g_region is the file in the channel directory
+// The last slot, where heaps with private counters flush: 0 not tried yet,
+// 1 its pages are there, 2 the file system had none (nothing is flushed).
+int g_overflow_state;
+
+// A slot of the published file gets its pages when it is handed out: where
+// /dev/shm is full, writing to a page the file never got raises SIGBUS.
+bool slot_usable(HeapCounters* c) { return !g_published || platform::populate(c, sizeof *c); }
 
 constexpr uint32_t k_shared_slots = 4096;  // the last is the private heaps' (see stats_slot_acquire)
 
@@ -119,13 +126,19 @@ void counters_read(unsigned first, unsigned n, uint64_t* out) {
 HeapCounters* stats_slot_acquire() {
   SharedStats* s = stats_region();
   uint32_t i = __atomic_fetch_add(&s->slots_used, 1, __ATOMIC_RELAXED);
-  if (i < s->slots - 1) return &s->heaps[i];
+  if (i < s->slots - 1) return slot_usable(&s->heaps[i]) ? &s->heaps[i] : nullptr;
   __atomic_store_n(&s->slots_used, s->slots, __ATOMIC_RELAXED);  // readers: all slots
   return nullptr;
 }
 
 void stats_flush_private(const HeapCounters* live, HeapCounters* flushed) {
   SharedStats* s = stats_region();
+  int state = __atomic_load_n(&g_overflow_state, __ATOMIC_ACQUIRE);
+  if (state == 0) {
+    state = slot_usable(&s->heaps[s->slots - 1]) ? 1 : 2;
+    __atomic_store_n(&g_overflow_state, state, __ATOMIC_RELEASE);
+  }
+  if (state == 2) return;
   uint64_t* to = reinterpret_cast<uint64_t*>(&s->heaps[s->slots - 1]);
   const uint64_t* now = reinterpret_cast<const uint64_t*>(live);
   uint64_t* done = reinterpret_cast<uint64_t*>(flushed);
@@ -158,7 +171,10 @@ void stats_fork_child() {
   // cost 4 ms.
   uint32_t used = __atomic_load_n(&g_region->slots_used, __ATOMIC_RELAXED);
   if (used > g_region->slots) used = g_region->slots;
-  if (publish(g_region, shared_stats_bytes(used ? used : 1), g_region) != nullptr) return;
+  if (publish(g_region, shared_stats_bytes(used ? used : 1), g_region) != nullptr) {
+    g_overflow_state = 0;  // a new file: its last slot's pages are its own
+    return;
+  }
   // Keep counting privately rather than into the parent's numbers.
   void* p = platform::map_private_copy(g_region, g_region_bytes);
   if (p) g_region = static_cast<SharedStats*>(p);

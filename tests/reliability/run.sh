@@ -159,6 +159,22 @@ for p in fork_threads many_threads; do
 done
 
 # ---- the stats channel --------------------------------------------------------------
+# A channel directory on a file system with two pages left (a full
+# /dev/shm): the first threads' slots fit, the rest must not be touched
+# (a page the file cannot get raises SIGBUS), and the program runs.
+name="a full channel file system: 64 threads at a time run, none killed"
+if [ "$(id -u)" != 0 ]; then
+    skip "$name" "needs root to mount a small tmpfs"
+elif mkdir "$TMP/fullshm" && mount -t tmpfs -o size=256k,mode=0755 tmpfs "$TMP/fullshm" 2>/dev/null; then
+    mkdir -m 0700 "$TMP/fullshm/ringpool-0"
+    dd if=/dev/zero of="$TMP/fullshm/fill" bs=4096 2>/dev/null
+    truncate -s -8192 "$TMP/fullshm/fill"
+    run "$name" 120 env LD_PRELOAD="$LIB" RINGPOOL_CHANNEL_DIR="$TMP/fullshm" "$PROGDIR/many_threads" 3000 64 200
+    umount "$TMP/fullshm"
+else
+    skip "$name" "cannot mount a tmpfs here"
+fi
+
 start "a program with known allocations starts under the library" env LD_PRELOAD="$LIB" "$PROGDIR/stats_target" 60
 if [ -n "$started" ]; then
     pid=$started
