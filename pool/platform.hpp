@@ -14,6 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// For large zero-filled arrays: .lbss, which the linker places after .bss,
+// so that the small globals a process touches at start share a few pages
+// instead of lying between the arrays (each page first touched is a fault).
+#define RINGPOOL_LARGE_BSS __attribute__((section(".lbss")))
+
 namespace ringpool::platform {
 
 constexpr size_t k_os_page = 4096;

@@ -10,7 +10,7 @@ namespace ringpool::pool {
 
 platform::Mutex g_lock;
 
-alignas(4096) uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
+RINGPOOL_LARGE_BSS alignas(4096) uint8_t g_chunk_map[size_t{1} << (k_address_bits - k_chunk_shift)];
 __thread bool t_defer_purger __attribute__((tls_model("initial-exec")));
 bool g_purger_wanted;
 size_t g_in_use_bytes;

@@ -15,7 +15,7 @@ namespace {
 // Until init creates the shared region (and forever if it cannot), the
 // counters live here, private to the process.
 constexpr uint32_t k_boot_slots = 8;
-alignas(64) char g_boot[sizeof(SharedStats) + (k_boot_slots - 1) * sizeof(HeapCounters)];
+RINGPOOL_LARGE_BSS alignas(64) char g_boot[sizeof(SharedStats) + (k_boot_slots - 1) * sizeof(HeapCounters)];
 SharedStats* g_region = reinterpret_cast<SharedStats*>(g_boot);
 size_t g_region_bytes = sizeof g_boot;
 bool g_published;  // g_region is the file in the channel directory

@@ -17,7 +17,7 @@ struct alignas(64) Shard {
 
 constexpr unsigned k_shard_bits = 4;
 constexpr unsigned k_initial_log_cap = 8;
-Shard g_shards[1u << k_shard_bits];
+RINGPOOL_LARGE_BSS Shard g_shards[1u << k_shard_bits];
 // Counters by address, saturating at 255 (then never decremented): zero
 // means "no sampled block starts in any 16-byte granule with this index", so
 // free skips the lock. The index is the address's granule number itself, not

@@ -55,7 +55,7 @@ void Writer::hex(uint64_t v) {
 }
 
 Mutex g_dump_lock;
-Writer g_writer;
+RINGPOOL_LARGE_BSS Writer g_writer;
 
 static uint64_t round_count(double v) { return v < 0.5 ? 0 : (uint64_t)(v + 0.5); }
 

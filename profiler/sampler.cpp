@@ -37,7 +37,7 @@ bool g_ready;
 bool g_exact;
 uint64_t g_rate;
 bool g_forked_child;
-char g_path[k_path_max];
+RINGPOOL_LARGE_BSS char g_path[k_path_max];
 
 void weight(uint64_t size, double* blocks, uint64_t* bytes) {
   if (g_exact) {

@@ -43,7 +43,7 @@ constexpr unsigned k_max_fd = k_chunks * k_chunk_slots;
 constexpr size_t k_chunk_bytes = k_chunk_slots * sizeof(Slot);
 static_assert(k_chunk_bytes % platform::k_os_page == 0, "chunks are whole pages");
 
-Slot* g_chunks[k_chunks];
+RINGPOOL_LARGE_BSS Slot* g_chunks[k_chunks];
 
 uint32_t load(const uint32_t& w) { return __atomic_load_n(&w, __ATOMIC_ACQUIRE); }
 void store(uint32_t& w, uint32_t v) { __atomic_store_n(&w, v, __ATOMIC_RELEASE); }

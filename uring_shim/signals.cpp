@@ -25,7 +25,7 @@ struct Adopted {
   bool current;  // the kernel's action is this adoption (or, after an
                  // SA_RESETHAND delivery, SIG_DFL with its flags)
 };
-Adopted g_adopted[NSIG];
+RINGPOOL_LARGE_BSS Adopted g_adopted[NSIG];
 
 // The kernel calls this for every adopted signal. Whatever the program's
 // handler expects, it gets (sig, info, context), as the kernel passes them
