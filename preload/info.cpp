@@ -1,6 +1,6 @@
 // mallinfo, mallinfo2, malloc_stats, malloc_info: glibc's reports, filled
-#include <errno.h>
 // from ringpool's own counters.
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 

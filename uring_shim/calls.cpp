@@ -84,22 +84,21 @@ long run_call(const Plan& p) {
 
 void raise_sigpipe() { sys::tgkill(sys::getpid(), sys::gettid(), SIGPIPE); }
 
-Plan plan_recv(int fd, uint8_t op, void* addr, size_t len, int flags, const SockInfo& s) {
+// A receive waits for POLLIN under SO_RCVTIMEO, a send for POLLOUT under
+// SO_SNDTIMEO.
+Plan plan_io(int fd, uint8_t op, const void* addr, size_t len, int flags, const SockInfo& s, bool send) {
   Plan p;
   p.rq = {op, fd, (uint64_t)(uintptr_t)addr, 0, (uint32_t)len, (uint32_t)flags, 0};
-  p.timeout_us = s.rcv_timeout_us;
+  p.timeout_us = send ? s.snd_timeout_us : s.rcv_timeout_us;
   p.pair = pair_mode(s);
-  p.poll_mask = POLLIN;
+  p.poll_mask = send ? POLLOUT : POLLIN;
   return p;
 }
-
+Plan plan_recv(int fd, uint8_t op, void* addr, size_t len, int flags, const SockInfo& s) {
+  return plan_io(fd, op, addr, len, flags, s, false);
+}
 Plan plan_send(int fd, uint8_t op, const void* addr, size_t len, int flags, const SockInfo& s) {
-  Plan p;
-  p.rq = {op, fd, (uint64_t)(uintptr_t)addr, 0, (uint32_t)len, (uint32_t)flags, 0};
-  p.timeout_us = s.snd_timeout_us;
-  p.pair = pair_mode(s);
-  p.poll_mask = POLLOUT;
-  return p;
+  return plan_io(fd, op, addr, len, flags, s, true);
 }
 
 // recv into a single buffer. MSG_WAITALL on a stream socket without a
