@@ -18,6 +18,7 @@ struct Options {
   int leaks;                // RINGPOOL_LEAKS
   uint64_t profile_rate;    // RINGPOOL_PROFILE_RATE (bytes between samples)
   int purge_thread;         // RINGPOOL_PURGE_THREAD
+  int thp;                  // RINGPOOL_THP
   int uring;                // RINGPOOL_URING (acted on by uring_shim/)
   uint64_t fault_mmap;      // RINGPOOL_FAULT_MMAP (tests)
   // Paths, copied at start-up ("" when unset): later changes to the

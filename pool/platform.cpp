@@ -88,6 +88,11 @@ int decommit(void* p, size_t size) {
   return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
+void advise_huge_pages(void* p, size_t size) {
+  KeepErrno keep;
+  madvise(p, size, MADV_HUGEPAGE);
+}
+
 bool populate(void* p, size_t size) {
   KeepErrno keep;
 #ifndef MADV_POPULATE_WRITE

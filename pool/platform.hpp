@@ -110,6 +110,9 @@ void close_fd(int fd);
 // touching them would raise SIGBUS. True where the kernel cannot tell
 // (MADV_POPULATE_WRITE is Linux 5.14): touching them is as before.
 bool populate(void* p, size_t size);
+// Ask for transparent huge pages over [p, p + size) (MADV_HUGEPAGE): one
+// fault per 2 MiB where the kernel has them. Ignored where it has none.
+void advise_huge_pages(void* p, size_t size);
 // Replace the mapping at p with a private copy of its contents; p or nullptr.
 void* map_private_copy(void* p, size_t size);
 

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -546,6 +548,53 @@ TEST_CASE("a huge block freed and allocated again reuses the mapping", "[pool][h
   void* b = pool::alloc(8 << 20);
   CHECK(a == b);
   pool::free(b);
+}
+
+// The value of smaps field `field` (e.g. "THPeligible") for the mapping
+// that holds p, or -1.
+static long smaps_field(const void* p, const char* field) {
+  FILE* f = fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return -1;
+  char line[512];
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  bool in = false;
+  long kb = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+      in = a >= lo && a < hi;
+      continue;
+    }
+    size_t len = strlen(field);
+    if (in && strncmp(line, field, len) == 0 && line[len] == ':') {
+      kb = atol(line + len + 1);
+      break;
+    }
+  }
+  fclose(f);
+  return kb;
+}
+
+TEST_CASE("a fresh huge block starts on a 2 MiB boundary and may have transparent huge pages", "[pool][huge]") {
+  pool::trim();  // nothing cached: the next huge block is a fresh mapping
+  size_t n = 12 << 20;
+  char* p = static_cast<char*>(pool::alloc(n));
+  REQUIRE(p != nullptr);
+  CHECK(aligned(p, 2 << 20));
+  for (size_t i = 0; i < n; i += 4096) p[i] = 1;
+  char mode[128] = "";
+  if (FILE* f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    if (!fgets(mode, sizeof mode, f)) mode[0] = 0;
+    fclose(f);
+  }
+  if (strstr(mode, "[always]") || strstr(mode, "[madvise]")) {
+    // Eligible: with "madvise" only after MADV_HUGEPAGE. (Whether the kernel
+    // had free 2 MiB pages just now, AnonHugePages, is not ours to test.)
+    CHECK(smaps_field(p, "THPeligible") == 1);
+  } else {
+    WARN("transparent huge pages are off here (" << mode << "): only the alignment is checked");
+  }
+  pool::free(p);
 }
 
 TEST_CASE("every power-of-two alignment up to 8 MiB is honoured", "[pool][align]") {
