@@ -1,7 +1,7 @@
-// What heap.cpp (the slow paths behind alloc and free) and idle.cpp (heaps
-// of threads that start and exit, idle heaps, fork) share: the heap lists,
-// the owner's queue operations, and the two files' entry points into each
-// other. Not for the rest of pool/. Who may touch what: heap.cpp's header.
+// What heap.cpp (the slow paths behind alloc and free), idle.cpp (heaps of
+// threads that start and exit, idle heaps, fork) and sampling.cpp (sampled
+// blocks, shared heaps) share: the heap lists, the owner's queue operations,
+// and the files' entry points into each other. Not for the rest of pool/. Who may touch what: heap.cpp's header.
 #pragma once
 #include <pthread.h>
 
@@ -155,6 +155,15 @@ inline bool collect_remote(Page* pg) {
 
 Page* take_reclaimed_locked(Heap* h);
 void drain_reclaimed(Heap* h);
+// The head of class c's queue has no free block: find or make one with room.
+void* alloc_small_slow(Heap* h, unsigned c, size_t n);
+
+// ---- sampling.cpp ------------------------------------------------------------
+// A block of class c from a heap no thread owns, under its lock.
+void* shared_alloc(SharedHeap& sh, unsigned c);
+// pg->free is not empty: charge the blocks the fast path will take from it.
+// A block of the sample heap when the caller's allocation is sampled.
+void* charge_free_list(Page* pg, unsigned c, size_t n);
 
 // ---- idle.cpp ----------------------------------------------------------------
 
