@@ -218,8 +218,11 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
     if (align > at) at = align;
     base = platform::map_aligned(mapped, at);
     if (base == nullptr) {
-      // Maybe cached mappings stand in the way (ulimit -v): drop them, retry.
-      if (!purge_all()) return nullptr;
+      // Maybe cached mappings stand in the way (ulimit -v): drop them, and
+      // retry without the 2 MiB alignment, which over-maps by 2 MiB.
+      size_t plain = align > platform::k_os_page ? align : platform::k_os_page;
+      if (!purge_all() && at == plain) return nullptr;
+      at = plain;
       base = platform::map_aligned(mapped, at);
       if (base == nullptr) return nullptr;
     }
