@@ -1,7 +1,8 @@
 // What heap.cpp (the slow paths behind alloc and free), idle.cpp (heaps of
 // threads that start and exit, idle heaps, fork) and sampling.cpp (sampled
 // blocks, shared heaps) share: the heap lists, the owner's queue operations,
-// and the files' entry points into each other. Not for the rest of pool/. Who may touch what: heap.cpp's header.
+// and the files' entry points into each other. Not for the rest of pool/.
+// Who may touch what: heap.cpp's header.
 #pragma once
 #include <pthread.h>
 

@@ -253,25 +253,19 @@ void* map_new_file(int dir, const char* name, size_t size, const void* copy, siz
   void* p = nullptr;
   // fchmod: a umask may have taken bits away; the tools need exactly 0600.
   if (syscall(SYS_fchmod, fd, 0600) == 0 && syscall(SYS_ftruncate, fd, (off_t)size) == 0) {
-    const char* c = static_cast<const char*>(copy);
-    size_t done = 0;
-    // Mapped over the source, the copy must be in the file first; else the
-    // copy into the mapping costs no system call, and its page faults make
-    // the pages that are written next.
-    while (at && done < copy_bytes) {
-      long w = syscall(SYS_pwrite64, fd, c + done, copy_bytes - done, (off_t)done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;
-      done += (size_t)w;
+    // Mapped anywhere first, so that the copy can come from `copy` even
+    // when it lies at `at`; then moved there, over it.
+    p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) p = nullptr;
+    if (p && !populate(p, copy_bytes)) {
+      munmap(p, size);
+      p = nullptr;
     }
-    if (!at || done == copy_bytes) {
-      p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
-      if (p == MAP_FAILED) p = nullptr;
-      if (p && !at && !populate(p, copy_bytes)) {
-        munmap(p, size);
-        p = nullptr;
-      }
-      if (p && !at) memcpy(p, copy, copy_bytes);
+    if (p) memcpy(p, copy, copy_bytes);
+    if (p && at) {
+      void* moved = mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+      if (moved == MAP_FAILED) munmap(p, size);
+      p = moved == MAP_FAILED ? nullptr : moved;
     }
   }
   syscall(SYS_close, fd);

@@ -92,9 +92,9 @@ int process_id();
 int open_private_dir(const char* path, const char** why, uint64_t* size);
 // Creates `name` in dir (mode 0600, O_EXCL, never through a link; a file
 // already there is a stale one and is replaced), `size` bytes long, with
-// `copy_bytes` of `copy` written at its start (their pages populated);
-// maps it shared read-write (at `at` exactly, if not null) and closes it.
-// nullptr on failure.
+// `copy_bytes` of `copy` at its start (their pages populated); maps it
+// shared read-write (at `at` exactly, replacing what is there, if not
+// null) and closes it. nullptr on failure.
 void* map_new_file(int dir, const char* name, size_t size, const void* copy, size_t copy_bytes, void* at);
 void unlink_at(int dir, const char* name);
 // Calls fn with each name that one read of the directory returns (a

@@ -264,27 +264,18 @@ RINGPOOL_SHIM_REAL(RINGPOOL_SHIM_LAZY)
 #undef RINGPOOL_SHIM_LAZY
 
 // The variadic ones: called with their one argument as a pointer.
-int lazy_fcntl(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  void* arg = va_arg(ap, void*);
-  va_end(ap);
-  return resolve(g_real.fcntl, "fcntl", sc_fcntl)(fd, cmd, arg);
-}
-int lazy_fcntl64(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  void* arg = va_arg(ap, void*);
-  va_end(ap);
-  return resolve(g_real.fcntl64, "fcntl64", sc_fcntl)(fd, cmd, arg);
-}
-int lazy_ioctl(int fd, unsigned long req, ...) {
-  va_list ap;
-  va_start(ap, req);
-  void* arg = va_arg(ap, void*);
-  va_end(ap);
-  return resolve(g_real.ioctl, "ioctl", sc_ioctl)(fd, req, arg);
-}
+#define RINGPOOL_SHIM_LAZY_VA(name, symbol, cmd_type, standin)     \
+  int lazy_##name(int fd, cmd_type cmd, ...) {                    \
+    va_list ap;                                                   \
+    va_start(ap, cmd);                                            \
+    void* arg = va_arg(ap, void*);                                \
+    va_end(ap);                                                   \
+    return resolve(g_real.name, symbol, standin)(fd, cmd, arg);   \
+  }
+RINGPOOL_SHIM_LAZY_VA(fcntl, "fcntl", int, sc_fcntl)
+RINGPOOL_SHIM_LAZY_VA(fcntl64, "fcntl64", int, sc_fcntl)
+RINGPOOL_SHIM_LAZY_VA(ioctl, "ioctl", unsigned long, sc_ioctl)
+#undef RINGPOOL_SHIM_LAZY_VA
 
 }  // namespace
 
