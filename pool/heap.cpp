@@ -198,13 +198,18 @@ void release_page(Heap* h, Page* pg) {
 // slot, a plain add: a shared atomic counter here was a contended line at
 // 16 threads. A thread that has no heap yet (it has only freed) takes one;
 // one whose heap went back at exit counts into the shared array.
-inline __attribute__((always_inline)) void count_remote_free(unsigned cls) {
+// Returns the freeing thread's heap, or nullptr where there is none.
+inline __attribute__((always_inline)) Heap* count_remote_free(unsigned cls) {
   Heap* h = current_heap();
   if (RINGPOOL_UNLIKELY(h == &g_empty_heap)) {
-    if (t_exited || (h = thread_init(false)) == nullptr) return stat_inc(stats_region()->remote_frees[cls]);
+    if (t_exited || (h = thread_init(false)) == nullptr) {
+      stat_inc(stats_region()->remote_frees[cls]);
+      return nullptr;
+    }
   }
   h->counters->frees[cls]++;
   flush_stats(h, false);
+  return h;
 }
 
 // xfree carries a flag: the page is full (its owner wants it back) or
@@ -255,6 +260,86 @@ void free_remote(Page* pg, Block* b) {
   }
   if (Page* empty = free_remote_locked(pg, b)) segment_page_free(empty);
 }
+
+// ---- the remote-free cache ---------------------------------------------------
+//
+// A free into another thread's page costs a CAS on the page's xfree, and
+// the CAS waits for the stores to the block before it (the line is
+// usually the allocating thread's): where one thread frees what another
+// allocates, that wait was most of the free. So the freer chains blocks
+// per page in a few slots of its own heap, with plain stores, and pushes a
+// chain with one CAS when it holds k_remote_chain_bytes, when another page
+// needs its slot, on its allocation slow path, at malloc_trim and at exit.
+// What a thread holds is bounded by k_remote_slots chains; a lone free
+// waits for the next remote free that needs its slot.
+//
+// Chains never start on an abandoned page: a fork child rebuilds an
+// orphan's lists from the canaries, and a block cached with its canary set
+// before such a rebuild and pushed after it would be on two lists.
+// fork_child pushes every heap's chains before it marks the orphans.
+
+constexpr uint32_t k_remote_chain_bytes = 16 * 1024;
+
+inline unsigned remote_slot(const Page* pg) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(pg);  // descriptors are 3 lines apart
+  return (unsigned)((a >> 6) ^ (a >> k_chunk_shift)) % k_remote_slots;
+}
+
+// Push a chain onto its page. The slot is cleared first: a fork child
+// pushing the copy of a chain whose thread stopped mid-push loses those
+// blocks rather than pushing them twice.
+void remote_push(Heap* h, RemoteChain* ch) {
+  Page* pg = ch->page;
+  Block* head = ch->head;
+  Block* tail = ch->tail;
+  uint32_t n = ch->n;
+  *ch = RemoteChain{};
+  h->remote_held--;
+  uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
+  while (!(x & k_page_flags)) {
+    tail->next = list_enc(reinterpret_cast<Block*>(x));
+    if (pg->xfree.compare_exchange_weak(x, reinterpret_cast<uintptr_t>(head), std::memory_order_release,
+                                        std::memory_order_relaxed))
+      return;
+  }
+  // Full or abandoned: one block at a time, the way that handles both.
+  for (Block* b = head; n-- > 0;) {
+    Block* next = list_enc(b->next);
+    free_remote(pg, b);
+    b = next;
+  }
+}
+
+void free_remote_cached(Heap* h, Page* pg, Block* b) {
+  RemoteChain* ch = &h->remote[remote_slot(pg)];
+  if (ch->page != pg) {
+    if (ch->page) remote_push(h, ch);
+    if (pg->xfree.load(std::memory_order_relaxed) & k_page_abandoned) return free_remote(pg, b);
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+    b->next = list_enc(nullptr);
+    ch->page = pg;
+    ch->tail = b;
+    ch->head = b;
+    ch->n = 1;
+    h->remote_held++;
+  } else {
+    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+    b->next = list_enc(ch->head);
+    ch->head = b;
+    ch->n++;
+  }
+  if (ch->n * pg->block_size >= k_remote_chain_bytes) remote_push(h, ch);
+}
+
+}  // namespace
+
+void remote_flush(Heap* h) {
+  for (unsigned i = 0; h->remote_held != 0 && i < k_remote_slots; i++) {
+    if (h->remote[i].page) remote_push(h, &h->remote[i]);
+  }
+}
+
+namespace {
 
 // ---- RINGPOOL_HARDEN ---------------------------------------------------------
 
@@ -348,6 +433,7 @@ Page* choose_head(Heap* h, unsigned c) {
 
 void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
   flush_stats(h, false);
+  if (h->remote_held) remote_flush(h);
   if (h->reclaim_pending.load(std::memory_order_relaxed)) drain_reclaimed(h);
   bool adopted = false;
   for (;;) {
@@ -462,7 +548,7 @@ void free_other(Page* pg, void* p) {
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);
-      count_remote_free(pg->cls);
+      if (Heap* h = count_remote_free(pg->cls)) return free_remote_cached(h, pg, b);
       free_remote(pg, b);
       return;
     }

@@ -183,6 +183,8 @@ inline void flush_stats(Heap* h, bool now) {
   flush_stats_now(h, now);
 }
 void heap_collect(Heap* h);
+// Push the remote frees h holds (heap.cpp: the remote-free cache).
+void remote_flush(Heap* h);
 void heap_abandon(Heap* h);
 bool heap_adopt(Heap* h);
 void on_thread_exit(void* arg);

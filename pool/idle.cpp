@@ -232,6 +232,7 @@ Heap* heap_acquire(bool take_idle) {
 // The empty pages go back under one lock: short-lived threads exit in
 // bursts, and a lock per page made them queue on it.
 void heap_collect(Heap* h) {
+  remote_flush(h);
   drain_reclaimed(h);
   Page* empty = nullptr;
   for (unsigned c = 0; c < k_num_classes; c++) {
@@ -252,6 +253,7 @@ void heap_collect(Heap* h) {
 // The thread of h is gone: its empty pages go back now, the rest as soon as
 // other threads free their last blocks, or to whoever takes the heap next.
 void heap_abandon(Heap* h) {
+  remote_flush(h);
   flush_stats(h, true);
   if (current_heap() == h) set_current_heap(&g_empty_heap);
   Page* empty;
@@ -370,8 +372,9 @@ void fork_child() {
   g_lock.reset();
   purge_fork_child();
   stats_fork_child();
+  for (Heap* h = g_all_heaps; h; h = h->next_all) h->lock.reset();
+  for (Heap* h = g_all_heaps; h; h = h->next_all) remote_flush(h);  // before the orphans are marked
   for (Heap* h = g_all_heaps; h; h = h->next_all) {
-    h->lock.reset();
     if (h != current_heap() && h->state == k_heap_active) {
       h->state = k_heap_orphan;
       heap_reset_lists(h);

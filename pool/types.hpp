@@ -72,21 +72,32 @@ struct Heap;
 // and "has room again", and a page returns to its queue with an eighth of
 // its blocks free, not one (a page woken per free would make every
 // allocation a slow one where frees scatter over many pages).
-// Two cache lines. Line 0 is everything a malloc or free of this page
-// reads or writes; line 1 is what other threads write (the remote-free
-// list) and what only slow paths touch, so a remote free's CAS never takes
-// the line the owner allocates from (ANCHORS: remote frees stay off the
-// owner's hot lines). A remote free still reads line 0 to route the block.
+// Three cache lines, by who writes them. Line 0 is the owner's: what a
+// malloc or a local free of this page writes, and the owner's slow-path
+// links. Line 1 routes a pointer: written when the page is set up (and
+// carved_below when extend() carves more), read by every free, so that a
+// free by another thread shares it read-only with the owner instead of
+// taking the line the owner allocates from. Line 2 is what other threads
+// write: the remote-free list (ANCHORS: remote frees stay off the owner's
+// hot lines).
 struct alignas(64) Page {
-  // ---- line 0
+  // ---- line 0: the owner
   Block* free;        // owner: blocks to allocate from
   Block* local_free;  // owner: blocks it freed since `free` was installed
   uint32_t used;      // owner: see above
   uint8_t head;       // owner: first in its class queue (pinned: counts in used)
+  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
+  uint16_t capacity;  // owner: blocks carved so far
+  uint16_t reserved;  // blocks the span can hold
+  uint16_t asleep;    // owner: blocks counted out of used; non-zero iff in the full list
+  Page* next;         // owner: class queue or full list
+  Page* prev;         // owner
+
+  // ---- line 1: routing
+  alignas(64) std::atomic<Heap*> heap;  // owner (small pages); moved only by a merge
   uint8_t kind;       // PageKind
   uint8_t span;       // units in the span
   uint8_t cls;
-  std::atomic<Heap*> heap;  // owner (small pages); moved only by a merge
   // Is p the start of a block carved so far? With n = (uint32)(p - start32)
   // and d = block_size, n % d == 0  <=>  n * div_magic < div_magic (mod
   // 2^64), where div_magic = floor(2^64 / d) + 1 (Lemire et al., 2019). For n = k*d
@@ -97,24 +108,18 @@ struct alignas(64) Page {
   uint32_t block_size;
   uint64_t div_magic;
   uint64_t carved_below;  // owner writes (extend), any thread reads
-  uint16_t capacity;  // owner: blocks carved so far
-  uint16_t reserved;  // blocks the span can hold
-  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
-
-  // ---- line 1
-  alignas(64) std::atomic<uintptr_t> xfree;  // other threads: remote frees | k_page_full
-  Page* next;         // owner: class queue or full list
-  Page* prev;         // owner
-  Page* reclaim_next;  // under heap->lock
   size_t large_size;  // large pages: bytes usable
   uint64_t* hbits;    // RINGPOOL_HARDEN: one bit per block, set while allocated
-  uint16_t asleep;    // owner: blocks counted out of used; non-zero iff in the full list
+
+  // ---- line 2: other threads
+  alignas(64) std::atomic<uintptr_t> xfree;  // other threads: remote frees | k_page_full
+  Page* reclaim_next;  // under heap->lock
 };
-static_assert(sizeof(Page) == 128, "a page descriptor is two cache lines");
+static_assert(sizeof(Page) == 192, "a page descriptor is three cache lines");
 // floor(2^64 / d) + 1, so that e = d * div_magic mod 2^64 is not 0 when d is
 // a power of two (there ceil(2^64 / d), the usual constant, gives e = 0).
 constexpr uint64_t div_magic_for(uint32_t d) { return UINT64_MAX / d + 1 + ((d & (d - 1)) == 0); }
-static_assert(offsetof(Page, in_reclaimed) < 64, "line 0 holds the fast path's fields");
+static_assert(offsetof(Page, prev) < 64 && offsetof(Page, hbits) < 128, "each field on its line");
 
 constexpr uintptr_t k_page_full = 1;
 constexpr uintptr_t k_page_abandoned = 2;
@@ -194,7 +199,18 @@ struct Segment {
   uint32_t used_units;
 };
 constexpr unsigned k_header_units = (unsigned)((sizeof(Segment) + k_unit - 1) / k_unit);
-static_assert(k_header_units == 3, "the header takes three units");
+static_assert(k_header_units == 4, "the header takes four units");
+
+// A chain of blocks one thread freed into another thread's page, not yet
+// pushed (heap.cpp: the remote-free cache). The links are list_enc'd, as
+// on a page's lists, so that a chain is spliced onto xfree as it is.
+struct RemoteChain {
+  Page* page;   // nullptr: the slot is unused
+  Block* head;  // the last block freed
+  Block* tail;  // the first
+  uint32_t n;
+};
+constexpr unsigned k_remote_slots = 8;
 
 struct Heap {
   constexpr Heap(Page* empty, HeapCounters* counters)
@@ -220,6 +236,10 @@ struct Heap {
   // slot (heap_flush_stats).
   HeapCounters* flushed = nullptr;
   uint64_t flushed_ms = 0;
+  // Remote frees waiting to be pushed, one chain per page; remote_held
+  // counts the slots in use.
+  RemoteChain remote[k_remote_slots] = {};
+  uint32_t remote_held = 0;
 };
 
 enum HeapState : uint8_t {

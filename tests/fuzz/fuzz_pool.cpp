@@ -43,6 +43,7 @@
 #include <thread>
 
 #include "../../pool/pool.hpp"
+#include "../../pool/heap.hpp"
 #include "../../pool/segment.hpp"
 
 namespace pool = ringpool::pool;
@@ -309,6 +310,15 @@ NO_COVERAGE void check_segment(pool::Segment* s, void* ctx) {
       uint32_t nlocal = list_length(pg, pg->local_free, cap, "local free");
       uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
       uint32_t nremote = list_length(pg, reinterpret_cast<pool::Block*>(x & ~pool::k_page_flags), cap, "remote free");
+      // Blocks other threads freed and hold in their chains for this page.
+      for (pool::Heap* h = pool::g_all_heaps; h; h = h->next_all) {
+        for (const pool::RemoteChain& ch : h->remote) {
+          if (ch.page != pg) continue;
+          uint32_t held = list_length(pg, ch.head, cap, "held remote chain");
+          if (held != ch.n) fail("page %p: a remote chain of %u blocks says %u", (void*)pg, held, ch.n);
+          nremote += held;
+        }
+      }
       if (n < pg->head || n - pg->head + nfree + nlocal != cap)
         fail("page %p (class %u): used %u - head %u + free %u + local %u != capacity %u", (void*)pg, pg->cls, n, pg->head,
              nfree, nlocal, cap);

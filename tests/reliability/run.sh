@@ -118,8 +118,8 @@ echo "# preloading $LIB"
 FAULT_ENV=(env LD_PRELOAD="$LIB" RINGPOOL_PURGE_DELAY=0 RINGPOOL_RETAIN=0)
 run "faults: every 3rd request for OS memory fails; failures clean, nothing corrupt" 120 \
     "${FAULT_ENV[@]}" RINGPOOL_FAULT_MMAP=3 "$RELDIR/faults" 4 3000 1
-run "faults: every 11th request fails, 4 threads handing blocks over" 120 \
-    "${FAULT_ENV[@]}" RINGPOOL_FAULT_MMAP=11 "$RELDIR/faults" 4 3000 2
+run "faults: every 5th request fails, 4 threads handing blocks over" 120 \
+    "${FAULT_ENV[@]}" RINGPOOL_FAULT_MMAP=5 "$RELDIR/faults" 4 3000 2
 run "faults: every 5th request fails, RINGPOOL_HARDEN=1" 120 \
     "${FAULT_ENV[@]}" RINGPOOL_FAULT_MMAP=5 RINGPOOL_HARDEN=1 "$RELDIR/faults" 4 2000 3
 # Regression: where the table of huge blocks must grow depends on every

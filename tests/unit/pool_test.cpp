@@ -253,6 +253,34 @@ TEST_CASE("a block freed by another thread returns to its owner's page", "[pool]
   for (void* q : v) pool::free(q);
 }
 
+TEST_CASE("a live thread's remote frees reach the owner's page when it trims or holds enough", "[pool][remote]") {
+  void* p = pool::alloc(64);
+  pool::Page* pg = page_of(p);
+  std::thread([p, pg] {
+    pool::free(p);
+    // Held in the freeing thread's chain for the page, not yet pushed.
+    CHECK(pg->xfree.load() == 0);
+    pool::thread_collect();  // what malloc_trim does in this thread
+    CHECK((pg->xfree.load() & ~pool::k_page_full) == reinterpret_cast<uintptr_t>(p));
+  }).join();
+  // A chain is pushed by itself once it holds 16 KiB.
+  std::vector<void*> v;
+  pool::Page* big = nullptr;
+  for (int i = 0; i < 64; i++) {
+    void* q = pool::alloc(1024);
+    if (big == nullptr) big = page_of(q);
+    if (page_of(q) == big) v.push_back(q);
+  }
+  REQUIRE(v.size() >= 16);
+  std::thread([&v, big] {
+    for (int i = 0; i < 15; i++) pool::free(v[i]);
+    CHECK((big->xfree.load() & ~pool::k_page_flags) == 0);
+    pool::free(v[15]);
+    CHECK((big->xfree.load() & ~pool::k_page_flags) != 0);
+  }).join();
+  for (size_t i = 16; i < v.size(); i++) pool::free(v[i]);
+}
+
 TEST_CASE("a thread that only frees other threads' blocks counts them in a slot of its own", "[pool][remote][stats]") {
   constexpr int n = 1000;
   std::vector<void*> blocks;
@@ -902,11 +930,9 @@ TEST_CASE("a cycle in a page's remote frees is reported, not walked forever", "[
   int sig = child_signal([] {
     alarm(10);  // a hang ends as SIGALRM, a failure of this test
     void* p = pool::alloc(64);
-    std::thread([p] {
-      pool::free(p);
-      static_cast<pool::Block*>(p)->canary = 0;
-      pool::free(p);
-    }).join();
+    std::thread([p] { pool::free(p); }).join();
+    static_cast<pool::Block*>(p)->canary = 0;
+    std::thread([p] { pool::free(p); }).join();
     for (int i = 0; i < 100000; i++) pool::alloc(64);
   }, &err);
   CHECK(sig == SIGABRT);
