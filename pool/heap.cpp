@@ -4,6 +4,8 @@
 //
 // Who touches what (see types.hpp):
 //   owner thread   page->free, local_free, used, head, queues, full list
+//   freeing thread heap->remote: its chains of other threads' blocks,
+//                  pushed onto their pages' xfree
 //   any thread     page->xfree by CAS; a freer that finds k_page_full set
 //                  takes heap->lock, clears it and links the page into
 //                  heap->reclaimed (so the owner sees the page has room again)
