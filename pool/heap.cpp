@@ -290,13 +290,12 @@ inline unsigned remote_slot(const Page* pg) {
 // Push a chain onto its page. The slot is cleared first: a fork child
 // pushing the copy of a chain whose thread stopped mid-push loses those
 // blocks rather than pushing them twice.
-void remote_push(Heap* h, RemoteChain* ch) {
+void remote_push(RemoteChain* ch) {
   Page* pg = ch->page;
   Block* head = ch->head;
   Block* tail = ch->tail;
   uint32_t n = ch->n;
   *ch = RemoteChain{};
-  h->remote_held--;
   uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
   while (!(x & k_page_flags)) {
     tail->next = list_enc(reinterpret_cast<Block*>(x));
@@ -315,29 +314,22 @@ void remote_push(Heap* h, RemoteChain* ch) {
 void free_remote_cached(Heap* h, Page* pg, Block* b) {
   RemoteChain* ch = &h->remote[remote_slot(pg)];
   if (ch->page != pg) {
-    if (ch->page) remote_push(h, ch);
+    if (ch->page) remote_push(ch);
     if (pg->xfree.load(std::memory_order_relaxed) & k_page_abandoned) return free_remote(pg, b);
-    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
-    b->next = list_enc(nullptr);
-    ch->page = pg;
-    ch->tail = b;
-    ch->head = b;
-    ch->n = 1;
-    h->remote_held++;
-  } else {
-    b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
-    b->next = list_enc(ch->head);
-    ch->head = b;
-    ch->n++;
+    *ch = RemoteChain{pg, nullptr, b, 0};
   }
-  if (ch->n * pg->block_size >= k_remote_chain_bytes) remote_push(h, ch);
+  b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
+  b->next = list_enc(ch->head);
+  ch->head = b;
+  ch->n++;
+  if (ch->n * pg->block_size >= k_remote_chain_bytes) remote_push(ch);
 }
 
 }  // namespace
 
 void remote_flush(Heap* h) {
-  for (unsigned i = 0; h->remote_held != 0 && i < k_remote_slots; i++) {
-    if (h->remote[i].page) remote_push(h, &h->remote[i]);
+  for (RemoteChain& ch : h->remote) {
+    if (ch.page) remote_push(&ch);
   }
 }
 
@@ -435,7 +427,7 @@ Page* choose_head(Heap* h, unsigned c) {
 
 void* alloc_small_slow(Heap* h, unsigned c, size_t n) {
   flush_stats(h, false);
-  if (h->remote_held) remote_flush(h);
+  remote_flush(h);
   if (h->reclaim_pending.load(std::memory_order_relaxed)) drain_reclaimed(h);
   bool adopted = false;
   for (;;) {

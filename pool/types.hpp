@@ -206,7 +206,7 @@ static_assert(k_header_units == 4, "the header takes four units");
 // on a page's lists, so that a chain is spliced onto xfree as it is.
 struct RemoteChain {
   Page* page;   // nullptr: the slot is unused
-  Block* head;  // the last block freed
+  Block* head;  // the last block freed (nullptr before the first)
   Block* tail;  // the first
   uint32_t n;
 };
@@ -236,10 +236,8 @@ struct Heap {
   // slot (heap_flush_stats).
   HeapCounters* flushed = nullptr;
   uint64_t flushed_ms = 0;
-  // Remote frees waiting to be pushed, one chain per page; remote_held
-  // counts the slots in use.
+  // Remote frees waiting to be pushed, one chain per page.
   RemoteChain remote[k_remote_slots] = {};
-  uint32_t remote_held = 0;
 };
 
 enum HeapState : uint8_t {
