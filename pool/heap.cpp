@@ -290,7 +290,9 @@ inline unsigned remote_slot(const Page* pg) {
 // Push a chain onto its page. The slot is cleared first: a fork child
 // pushing the copy of a chain whose thread stopped mid-push loses those
 // blocks rather than pushing them twice.
-void remote_push(RemoteChain* ch) {
+void remote_push(Heap* h, unsigned slot) {
+  RemoteChain* ch = &h->remote[slot];
+  h->remote_live &= (uint8_t)~(1u << slot);
   Page* pg = ch->page;
   Block* head = ch->head;
   Block* tail = ch->tail;
@@ -312,25 +314,25 @@ void remote_push(RemoteChain* ch) {
 }
 
 void free_remote_cached(Heap* h, Page* pg, Block* b) {
-  RemoteChain* ch = &h->remote[remote_slot(pg)];
+  unsigned slot = remote_slot(pg);
+  RemoteChain* ch = &h->remote[slot];
   if (ch->page != pg) {
-    if (ch->page) remote_push(ch);
+    if (ch->page) remote_push(h, slot);
     if (pg->xfree.load(std::memory_order_relaxed) & k_page_abandoned) return free_remote(pg, b);
     *ch = RemoteChain{pg, nullptr, b, 0};
+    h->remote_live |= (uint8_t)(1u << slot);
   }
   b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
   b->next = list_enc(ch->head);
   ch->head = b;
   ch->n++;
-  if (ch->n * pg->block_size >= k_remote_chain_bytes) remote_push(ch);
+  if (ch->n * pg->block_size >= k_remote_chain_bytes) remote_push(h, slot);
 }
 
 }  // namespace
 
 void remote_flush(Heap* h) {
-  for (RemoteChain& ch : h->remote) {
-    if (ch.page) remote_push(&ch);
-  }
+  for (unsigned m = h->remote_live; m != 0; m &= m - 1) remote_push(h, (unsigned)__builtin_ctz(m));
 }
 
 namespace {
@@ -384,10 +386,9 @@ void slow_mode_free(Page* pg, Block* b) {
 // no other has room; the others looked at move to the back, so that every
 // page of the queue is looked at, and its remote frees counted, in turn.
 Page* choose_head(Heap* h, unsigned c) {
-  constexpr unsigned k_candidates = 8;
-  Page* cand[k_candidates];
+  Page* cand[k_head_candidates];
   unsigned n = 0;
-  for (Page* pg = h->pages[c]; pg != &g_empty_page && pg && n < k_candidates; pg = pg->next) cand[n++] = pg;
+  for (Page* pg = h->pages[c]; pg != &g_empty_page && pg && n < k_head_candidates; pg = pg->next) cand[n++] = pg;
   if (n <= 1) return h->pages[c];
   // Score: roomy (an eighth of the page free or more) first, then used;
   // an empty page only when no page in use has room.
@@ -406,20 +407,25 @@ Page* choose_head(Heap* h, unsigned c) {
     }
   }
   if (best == nullptr) return h->pages[c];  // all full: the caller marks them
+  if (h->pages[c] != best) {
+    queue_remove(h, c, best);
+    queue_push_front(h, c, best);
+  }
+  // The others now follow best in their order: release the empty ones and
+  // move the rest to the back in one splice.
+  Page* run_first = nullptr;
+  Page* run_last = nullptr;
   for (unsigned i = 0; i < n; i++) {
     Page* pg = cand[i];
     if (pg == best) continue;
     if (page_used(pg) == 0) {
       release_page(h, pg);
-    } else {
-      queue_remove(h, c, pg);
-      queue_push_back(h, c, pg);
+      continue;
     }
+    if (run_first == nullptr) run_first = pg;
+    run_last = pg;
   }
-  if (h->pages[c] != best) {
-    queue_remove(h, c, best);
-    queue_push_front(h, c, best);
-  }
+  if (run_first) queue_run_to_back(h, c, run_first, run_last);
   return best;
 }
 

@@ -210,7 +210,7 @@ struct RemoteChain {
   Block* tail;  // the first
   uint32_t n;
 };
-constexpr unsigned k_remote_slots = 8;
+constexpr unsigned k_remote_slots = 8;  // a bit each in Heap::remote_live
 
 struct Heap {
   constexpr Heap(Page* empty, HeapCounters* counters)
@@ -238,6 +238,7 @@ struct Heap {
   uint64_t flushed_ms = 0;
   // Remote frees waiting to be pushed, one chain per page.
   RemoteChain remote[k_remote_slots] = {};
+  uint8_t remote_live = 0;  // bit i set: remote[i] holds a chain
 };
 
 enum HeapState : uint8_t {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../../pool/pool.hpp"
+#include "../../pool/heap.hpp"
 #include "../../pool/segment.hpp"
 
 namespace pool = ringpool::pool;
@@ -186,9 +187,10 @@ TEST_CASE("a heap allocates from its fullest page and lets the sparse ones drain
       if (v.size() > per_page * 8 && pool::page_used(pool::page_of(p)) == per_page) break;
     }
     pool::Page* head = pool::page_of(v.back());
-    // Whole pages of ours, in the order they filled: five kept sparse (one
-    // block each), then one kept dense (half its blocks), freed in that
-    // order; everything else but the head's blocks goes.
+    // Whole pages of ours, in the order they filled: all but one of the
+    // pages weighed when the head runs out kept sparse (one block each),
+    // then one kept dense (half its blocks), freed in that order;
+    // everything else but the head's blocks goes.
     std::vector<pool::Page*> order;
     std::vector<std::vector<void*>> blocks_of;
     for (void* p : v) {
@@ -207,7 +209,7 @@ TEST_CASE("a heap allocates from its fullest page and lets the sparse ones drain
       std::vector<void*>& b = blocks_of[i];
       if (b.size() != per_page || dense) {
         for (void* p : b) pool::free(p);
-      } else if (sparse < 5) {
+      } else if (sparse < pool::k_head_candidates - 1) {
         for (size_t k = 1; k < b.size(); k++) pool::free(b[k]);
         keep.push_back(b[0]);
         sparse++;
