@@ -13,7 +13,7 @@
 //                  freer of a block is its owner for that moment
 //   g_lock         heap lists (all, idle, free), the back end
 // A page's owner changes only under the old heap's lock (heap_claim), so a
-// remote freer re-checks page->heap after taking that lock. Lock order:
+// remote freer re-checks page_heap after taking that lock. Lock order:
 // g_lock, then a heap's lock; nothing takes g_lock under a heap's lock.
 #include <errno.h>
 #include <pthread.h>
@@ -79,7 +79,8 @@ void extend(Page* pg) {
   pg->free = first;
   pg->capacity = (uint16_t)(pg->capacity + n);
   RINGPOOL_DEBUG_ASSERT(pg->capacity <= pg->reserved);
-  __atomic_store_n(&pg->carved_below, pg->capacity * (pg->block_size * pg->div_magic), __ATOMIC_RELAXED);
+  pg->own_carved_below = pg->capacity * (pg->block_size * pg->div_magic);
+  __atomic_store_n(&pg->carved_below, pg->own_carved_below, __ATOMIC_RELAXED);
 }
 
 bool refill(Page* pg) {
@@ -218,9 +219,9 @@ inline __attribute__((always_inline)) Heap* count_remote_free(unsigned cls) {
 // abandoned (its freer acts as owner). Returns a page to give back.
 __attribute__((noinline)) Page* free_remote_locked(Page* pg, Block* b) {
   for (;;) {
-    Heap* h = pg->heap.load(std::memory_order_acquire);
+    Heap* h = page_heap(pg, std::memory_order_acquire);
     LockGuard g(h->lock);
-    if (pg->heap.load(std::memory_order_relaxed) != h) continue;  // claimed by another heap
+    if (page_heap(pg) != h) continue;  // claimed by another heap
     b->canary = g_cookie ^ reinterpret_cast<uintptr_t>(b);
     uintptr_t x = pg->xfree.load(std::memory_order_relaxed);
     if (x & k_page_abandoned) {
@@ -366,7 +367,7 @@ void slow_mode_free(Page* pg, Block* b) {
     report_double_free(b);
   }
   Heap* h = t_slow_heap;
-  if (pg->heap.load(std::memory_order_relaxed) == h) {
+  if (page_heap(pg) == h) {
     b->canary = canary;
     b->next = list_enc(pg->local_free);
     pg->local_free = b;
@@ -544,7 +545,7 @@ void free_other(Page* pg, void* p) {
     case k_kind_small: {
       if (!block_start(pg, p)) report_not_a_block(true, pg, p);
       Block* b = static_cast<Block*>(p);
-      if (RINGPOOL_UNLIKELY(pg->heap.load(std::memory_order_relaxed) == &g_sample.heap)) g_profile_hooks.on_free(p);
+      if (RINGPOOL_UNLIKELY(page_heap(pg) == &g_sample.heap)) g_profile_hooks.on_free(p);
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);

@@ -121,7 +121,7 @@ void claim_pages_locked(Heap* idle, Heap* h) {
   for (unsigned c = 0; c < k_num_classes; c++) {
     for (Page* pg = idle->pages[c] == &g_empty_page ? nullptr : idle->pages[c]; pg; pg = pg->next) {
       pg->xfree.store(0, std::memory_order_relaxed);
-      pg->heap.store(h, std::memory_order_release);
+      page_set_heap(pg, h);
       held += page_bytes(pg);
     }
   }
@@ -346,7 +346,7 @@ void orphan_page(Segment* s, void*) {
     }
     // A page that a thread had taken from its segment but not yet set up
     // names no heap (its owner is the last field set): it stays lost.
-    Heap* h = pg->heap.load(std::memory_order_relaxed);
+    Heap* h = page_heap(pg);
     if (pg->kind == k_kind_small && h != nullptr && h->state == k_heap_orphan) {
       pg->xfree.store(k_page_abandoned, std::memory_order_relaxed);
       pg->in_reclaimed = 0;

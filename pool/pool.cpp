@@ -39,7 +39,7 @@ Kind classify(const void* p, size_t* usable, Page** page) {
     uint8_t m = g_chunk_map[a >> k_chunk_shift];
     if (m == k_chunk_segment) {
       Segment* s = segment_of(p);
-      Page* pg = s->unit_page[unit_of(s, p)];
+      Page* pg = s->units[unit_of(s, p)].page;
       *page = pg;
       char* start = page_start(s, pg);
       if (pg->kind == k_kind_small) {

@@ -97,18 +97,22 @@ le:
 #endif
 }
 // Is p the start of a block the page has carved (see Page::carved_below)?
-// Any thread may ask; the owner's fast path reads its own write plainly,
-// which lets the compiler compare with memory (one instruction less).
-inline uint64_t block_product(const Page* pg, const void* p) {
-  return (uint64_t)((uint32_t)reinterpret_cast<uintptr_t>(p) - pg->start32) * pg->div_magic;
+// Any thread may ask of the routing line; the owner's fast path reads its
+// copies on line 0 plainly, which lets the compiler compare with memory.
+inline uint64_t block_product(uint32_t start32, uint64_t div_magic, const void* p) {
+  return (uint64_t)((uint32_t)reinterpret_cast<uintptr_t>(p) - start32) * div_magic;
 }
 inline bool block_start(const Page* pg, const void* p) {
-  return block_product(pg, p) < __atomic_load_n(&pg->carved_below, __ATOMIC_RELAXED);
+  return block_product(pg->start32, pg->div_magic, p) < __atomic_load_n(&pg->carved_below, __ATOMIC_RELAXED);
 }
-inline bool block_start_owner(const Page* pg, const void* p) { return block_product(pg, p) < pg->carved_below; }
+inline bool block_start_owner(const Page* pg, const void* p) {
+  return block_product(pg->own_start32, pg->own_div_magic, p) < pg->own_carved_below;
+}
 // For a p that block_start refuses: is it a block-aligned address past the
 // blocks carved (never allocated) rather than an address inside a block?
-inline bool past_carved(const Page* pg, const void* p) { return block_product(pg, p) < pg->div_magic; }
+inline bool past_carved(const Page* pg, const void* p) {
+  return block_product(pg->start32, pg->div_magic, p) < pg->div_magic;
+}
 
 // ---- the malloc family, glibc's semantics --------------------------------
 void* calloc(size_t n, size_t size);
@@ -177,9 +181,14 @@ inline void free(void* p) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   uintptr_t chunk = a >> k_chunk_shift;  // one shift serves the bound and the index
   if (RINGPOOL_LIKELY(chunk < sizeof g_chunk_map && g_chunk_map[chunk] == k_chunk_segment)) {
-    Page* pg = page_of(p);
+    // The unit's entry as two words of the segment's first bytes, indexed
+    // so that both loads take the segment as base and the index scaled.
+    const uintptr_t* words = reinterpret_cast<const uintptr_t*>(segment_of(p)->units);
+    size_t i = (a >> (k_unit_shift - 1)) & (2 * k_units - 2);  // 2 * unit
+    uintptr_t owner = __atomic_load_n(&words[i], __ATOMIC_RELAXED);
+    Page* pg = reinterpret_cast<Page*>(words[i + 1]);
     Heap* h = t_heap;
-    if (RINGPOOL_LIKELY(pg->heap.load(std::memory_order_relaxed) == h)) {
+    if (RINGPOOL_LIKELY(owner == reinterpret_cast<uintptr_t>(h))) {
       Block* b = static_cast<Block*>(p);
       if (RINGPOOL_UNLIKELY(!block_start_owner(pg, p))) return report_not_block_start(p);
       uintptr_t canary = g_cookie ^ a;
@@ -188,7 +197,7 @@ inline void free(void* p) {
       b->next = pg->local_free;
       pg->local_free = b;
 #ifndef RINGPOOL_NO_STATS
-      h->counters->frees[pg->cls]++;
+      h->counters->frees[pg->own_cls]++;
 #endif
       // Zero: empty (not the head page), or a full page woken (types.hpp).
       // (One subtraction in memory that sets the flags the branch reads;

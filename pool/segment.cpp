@@ -93,7 +93,7 @@ Segment* segment_new() {
   }
   Segment* s = static_cast<Segment*>(mem);  // fresh mapping: all zero
   s->free_units.add(k_header_units, k_units - k_header_units);
-  for (unsigned u = 0; u < k_units; u++) s->unit_page[u] = &s->pages[u];
+  for (unsigned u = 0; u < k_units; u++) s->units[u].page = &s->pages[u];
   chunk_map_set(s, k_chunk_segment);
   segment_link_last(s);
   g_segment_count++;
@@ -196,7 +196,7 @@ Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) 
   s->used_units += n;
   g_in_use_bytes += (size_t)n * k_unit;
   Page* pg = &s->pages[first];
-  for (unsigned i = 0; i < n; i++) s->unit_page[first + i] = pg;
+  for (unsigned i = 0; i < n; i++) s->units[first + i].page = pg;  // heap: nullptr while free
   pg->span = (uint8_t)n;
   pg->head = 0;
   pg->kind = kind;
@@ -208,11 +208,11 @@ void span_free(Page* pg) {
   unsigned first = (unsigned)(pg - s->pages);
   unsigned n = pg->span;
   for (unsigned i = 0; i < n; i++) {
-    s->unit_page[first + i] = &pg[i];
+    s->units[first + i].page = &pg[i];
+    s->units[first + i].heap.store(nullptr, std::memory_order_relaxed);
     pg[i].kind = k_kind_free;
   }
   pg->head = 0;
-  pg->heap.store(nullptr, std::memory_order_relaxed);
   pg->xfree.store(0, std::memory_order_relaxed);
   pg->free = pg->local_free = nullptr;
   pg->used = 0;
@@ -312,13 +312,14 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
     if (pg == nullptr) return nullptr;
     g_class_pages[cls]++;
   }
-  pg->cls = (uint8_t)cls;
+  pg->cls = pg->own_cls = (uint8_t)cls;
   pg->block_size = k_classes.size[cls];
-  pg->start32 = (uint32_t)reinterpret_cast<uintptr_t>(page_start(segment_of(pg), pg));
-  pg->div_magic = div_magic_for(pg->block_size);
+  pg->start32 = pg->own_start32 = (uint32_t)reinterpret_cast<uintptr_t>(page_start(segment_of(pg), pg));
+  pg->div_magic = pg->own_div_magic = div_magic_for(pg->block_size);
   pg->reserved = k_classes.blocks[cls];
   pg->capacity = 0;
   __atomic_store_n(&pg->carved_below, uint64_t{0}, __ATOMIC_RELAXED);
+  pg->own_carved_below = 0;
   pg->used = 0;
   pg->free = pg->local_free = nullptr;
   pg->in_reclaimed = 0;
@@ -332,7 +333,7 @@ Page* segment_page_alloc(Heap* h, unsigned cls) {
     }
     memset(pg->hbits, 0, 4096 / 8);
   }
-  pg->heap.store(h, std::memory_order_release);
+  page_set_heap(pg, h);
   return pg;
 }
 
@@ -368,7 +369,6 @@ void* large_alloc(size_t size, size_t align, bool zero) {
     g_large_allocs++;
     pg->large_size = (size_t)n * k_unit;
     pg->used = 1;
-    pg->heap.store(nullptr, std::memory_order_relaxed);
     pg->block_size = 0;
   }
   void* p = page_start(segment_of(pg), pg);
@@ -401,10 +401,10 @@ bool large_resize(Page* pg, size_t new_size) {
     g_dirty_bytes -= (size_t)s->dirty_units.count_in(first + old_n, extra) * k_unit;
     s->dirty_units.remove(first + old_n, extra);
     s->free_units.remove(first + old_n, extra);
-    for (unsigned i = old_n; i < n; i++) s->unit_page[first + i] = pg;
+    for (unsigned i = old_n; i < n; i++) s->units[first + i].page = pg;
   } else {
     for (unsigned i = n; i < old_n; i++) {
-      s->unit_page[first + i] = &pg[i];
+      s->units[first + i].page = &pg[i];
       pg[i].kind = k_kind_free;
     }
     if (!(s->dirty_units & s->free_units).any()) s->dirty_since_ms = platform::now_ms();

@@ -59,7 +59,7 @@ enum PageKind : uint8_t { k_kind_free = 0, k_kind_small = 1, k_kind_large = 2 };
 struct Heap;
 
 // One per unit of a segment; only the first unit of a span is used
-// (segment->unit_page maps every unit of a span to it).
+// (segment->units maps every unit of a span to it).
 // Invariant (small pages), with n = used + asleep:
 //   n == blocks handed out + |xfree| + head, and
 //   n - head + |free| + |local_free| == capacity
@@ -73,29 +73,34 @@ struct Heap;
 // its blocks free, not one (a page woken per free would make every
 // allocation a slow one where frees scatter over many pages).
 // Three cache lines, by who writes them. Line 0 is the owner's: what a
-// malloc or a local free of this page writes, and the owner's slow-path
-// links. Line 1 routes a pointer: written when the page is set up (and
-// carved_below when extend() carves more), read by every free, so that a
-// free by another thread shares it read-only with the owner instead of
-// taking the line the owner allocates from. Line 2 is what other threads
-// write: the remote-free list (ANCHORS: remote frees stay off the owner's
-// hot lines).
+// malloc or a local free of this page reads and writes, with the owner's
+// copies of the block geometry (cls, start32, div_magic, carved_below), so
+// that a local free touches this line and the segment's unit table only.
+// Line 1 routes a pointer for every other thread: the same geometry,
+// written when the page is set up (and carved_below when extend() carves
+// more), which a free by another thread shares read-only with the owner
+// instead of taking the line the owner allocates from. Line 2 is what
+// other threads write: the remote-free list (ANCHORS: remote frees stay
+// off the owner's hot lines). The owner of a small page is in the unit
+// table (page_heap), next to the page pointer a free reads first.
 struct alignas(64) Page {
   // ---- line 0: the owner
   Block* free;        // owner: blocks to allocate from
   Block* local_free;  // owner: blocks it freed since `free` was installed
   uint32_t used;      // owner: see above
   uint8_t head;       // owner: first in its class queue (pinned: counts in used)
-  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
+  uint8_t own_cls;    // the owner's copies of the routing line's fields
   uint16_t capacity;  // owner: blocks carved so far
   uint16_t reserved;  // blocks the span can hold
   uint16_t asleep;    // owner: blocks counted out of used; non-zero iff in the full list
+  uint32_t own_start32;
+  uint64_t own_div_magic;
+  uint64_t own_carved_below;
   Page* next;         // owner: class queue or full list
   Page* prev;         // owner
 
   // ---- line 1: routing
-  alignas(64) std::atomic<Heap*> heap;  // owner (small pages); moved only by a merge
-  uint8_t kind;       // PageKind
+  alignas(64) uint8_t kind;  // PageKind
   uint8_t span;       // units in the span
   uint8_t cls;
   // Is p the start of a block carved so far? With n = (uint32)(p - start32)
@@ -113,7 +118,8 @@ struct alignas(64) Page {
 
   // ---- line 2: other threads
   alignas(64) std::atomic<uintptr_t> xfree;  // other threads: remote frees | k_page_full
-  Page* reclaim_next;  // under heap->lock
+  Page* reclaim_next;    // under heap->lock
+  uint8_t in_reclaimed;  // under heap->lock: linked in heap->reclaimed
 };
 static_assert(sizeof(Page) == 192, "a page descriptor is three cache lines");
 // floor(2^64 / d) + 1, so that e = d * div_magic mod 2^64 is not 0 when d is
@@ -188,8 +194,18 @@ struct UnitSet {
   }
 };
 
+// What a free reads first: the descriptor of the pointer's span and, for a
+// small page, its owner (nullptr for a large or free span). Every unit of
+// a span holds the same entry; the owner moves only under the old owner's
+// lock (page_set_heap), so a reader that took that lock sees one value.
+struct UnitEntry {
+  std::atomic<Heap*> heap;
+  Page* page;
+};
+
 struct Segment {
-  Page* unit_page[k_units];  // unit -> its span's descriptor (the free path)
+  UnitEntry units[k_units];  // the free path's table
+
   Page pages[k_units];  // the header units' descriptors are unused
   UnitSet free_units;   // units not in any page
   UnitSet dirty_units;  // free units that may still be resident
@@ -224,7 +240,7 @@ struct Heap {
   HeapCounters* counters;  // this heap's slot in the shared stats region
   Page* last[k_num_classes];
   Page* full;  // doubly linked through next/prev
-  platform::Mutex lock;  // guards reclaimed, in_reclaimed, page->heap moves
+  platform::Mutex lock;  // guards reclaimed, in_reclaimed, a move of its pages (page_set_heap)
   Page* reclaimed;       // pages that left the full state by a remote free
   std::atomic<uint8_t> reclaim_pending;
   uint8_t state;         // HeapState, under g_lock
@@ -255,9 +271,22 @@ inline Segment* segment_of(const void* p) {
 inline unsigned unit_of(const Segment* s, const void* p) {
   return (unsigned)((reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(s)) >> k_unit_shift);
 }
-inline Page* page_of(const void* p) {
+inline UnitEntry& unit_entry(const void* p) {
   Segment* s = segment_of(p);
-  return s->unit_page[unit_of(s, p)];
+  return s->units[unit_of(s, p)];
+}
+static_assert(sizeof(UnitEntry) == 2 * sizeof(uintptr_t), "the free path reads an entry as two words");
+inline Page* page_of(const void* p) { return unit_entry(p).page; }
+inline Heap* page_heap(const Page* pg, std::memory_order order = std::memory_order_relaxed) {
+  Segment* s = segment_of(pg);
+  return s->units[pg - s->pages].heap.load(order);
+}
+// The owner goes last when a page is set up: a reader that loads it with
+// acquire sees the rest.
+inline void page_set_heap(Page* pg, Heap* h) {
+  Segment* s = segment_of(pg);
+  unsigned first = (unsigned)(pg - s->pages);
+  for (unsigned i = 0; i < pg->span; i++) s->units[first + i].heap.store(h, std::memory_order_release);
 }
 inline char* page_start(Segment* s, const Page* pg) {
   return reinterpret_cast<char*>(s) + (size_t)(pg - s->pages) * k_unit;

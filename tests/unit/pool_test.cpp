@@ -374,7 +374,7 @@ TEST_CASE("a thread that exits leaves its live pages to the next thread", "[pool
   CHECK(idle >= 1);
   // The next thread takes the idle heap (with its pages) instead of a new one.
   pool::Page* page_of_kept = page_of(kept[0]);
-  pool::Heap* owner_before = page_of_kept->heap.load();
+  pool::Heap* owner_before = pool::page_heap(page_of_kept);
   pool::Heap* new_thread_heap = nullptr;
   std::thread([&] {
     void* p = pool::alloc(200);
@@ -402,6 +402,50 @@ TEST_CASE("a page emptied by other threads' frees after its owner exited goes ba
   CHECK(pool::stats_global().idle_heap_bytes == 0);
 }
 
+// Every unit of a span routes to its page and names the page's owner, and
+// the owner's copies of the geometry (line 0) agree with the routing line.
+static void check_routing(pool::Page* pg, pool::Heap* owner) {
+  char* start = pool::page_start(pool::segment_of(pg), pg);
+  for (unsigned u = 0; u < pg->span; u++) {
+    pool::UnitEntry& e = pool::unit_entry(start + (size_t)u * pool::k_unit);
+    CHECK(e.page == pg);
+    CHECK(e.heap.load() == owner);
+  }
+  CHECK(pg->own_cls == pg->cls);
+  CHECK(pg->own_start32 == pg->start32);
+  CHECK(pg->own_div_magic == pg->div_magic);
+  CHECK(pg->own_carved_below == pg->carved_below);
+}
+
+TEST_CASE("every unit of a page names its owner, through carving, a move to another heap and release", "[pool][thread]") {
+  size_t size = pool::k_small_max;
+  unsigned cls = pool::class_of_large(size);
+  REQUIRE(pool::k_classes.span[cls] > 1);
+  std::vector<void*> kept;
+  pool::Page* pg = nullptr;
+  std::thread([&] {
+    kept.push_back(pool::alloc(size));
+    pg = page_of(kept[0]);
+    check_routing(pg, pool::t_heap);
+    while (kept.size() < pool::k_classes.blocks[cls]) kept.push_back(pool::alloc(size));
+    for (void* p : kept) REQUIRE(page_of(p) == pg);
+    CHECK(pg->capacity == pg->reserved);
+    check_routing(pg, pool::t_heap);
+  }).join();
+  std::thread([&] {
+    void* p = pool::alloc(16);  // takes the idle heap and its pages
+    check_routing(pg, pool::t_heap);
+    for (void* q : kept) pool::free(q);
+    pool::free(p);
+  }).join();
+  CHECK(pg->kind == pool::k_kind_free);
+  for (unsigned u = 0; u < pool::k_classes.span[cls]; u++) {
+    pool::UnitEntry& e = pool::segment_of(pg)->units[(pg - pool::segment_of(pg)->pages) + u];
+    CHECK(e.page == pg + u);
+    CHECK(e.heap.load() == nullptr);
+  }
+}
+
 TEST_CASE("the next thread takes an idle heap's pages and frees into them locally", "[pool][thread]") {
   std::vector<void*> kept;
   std::thread([&] {
@@ -410,7 +454,7 @@ TEST_CASE("the next thread takes an idle heap's pages and frees into them locall
   pool::Page* pg = page_of(kept[0]);
   std::thread([&] {
     void* p = pool::alloc(48);  // takes the idle heap
-    CHECK(pg->heap.load() == pool::t_heap);
+    CHECK(pool::page_heap(pg) == pool::t_heap);
     CHECK(pg->xfree.load() == 0);  // no longer marked abandoned
     for (void* q : kept) pool::free(q);  // local frees now
     pool::free(p);
@@ -1001,9 +1045,9 @@ std::string sampling_run() {
         g_samples = 0;
         // 64-byte blocks, all kept: 15 fit in 1000 bytes, the 16th holds the point.
         for (int i = 0; i < 16000; i++) live.push_back(pool::alloc(64));
-        pool::Heap* own = page_of(live[0])->heap.load();
+        pool::Heap* own = pool::page_heap(page_of(live[0]));
         long foreign = 0;
-        for (void* p : *g_sampled) foreign += page_of(p)->heap.load() != own;
+        for (void* p : *g_sampled) foreign += pool::page_heap(page_of(p)) != own;
         fprintf(stderr, "kept %ld %ld\n", g_samples, foreign);
         for (void* p : live) pool::free(p);
         fprintf(stderr, "freed %ld %ld\n", g_sampled_frees, g_other_frees);
