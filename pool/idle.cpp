@@ -319,6 +319,7 @@ Heap* thread_init(bool take_idle) {
 // ---- fork -------------------------------------------------------------------
 
 void fork_prepare() {
+  segments_collapse_dense(8);
   g_late.lock.lock();
   g_sample.lock.lock();
   g_lock.lock();

@@ -29,7 +29,7 @@ constexpr OptionInfo k_table[] = {
      1LL << 40, [](Options& o, long long v) { o.profile_rate = (uint64_t)v; }, nullptr},
     {"PURGE_THREAD", "1: after a large free, a short-lived thread returns memory even if the program idles", 1, 0, 1,
      [](Options& o, long long v) { o.purge_thread = (int)v; }, nullptr},
-    {"THP", "1: back huge blocks (above 2 MiB) with transparent huge pages where the kernel allows", 1, 0, 1,
+    {"THP", "1: transparent huge pages for huge blocks (above 2 MiB) and, before a fork, dense parts of the heap", 1, 0, 1,
      [](Options& o, long long v) { o.thp = (int)v; }, nullptr},
     {"URING", "1: route blocking socket calls of the program through io_uring", 0, 0, 1,
      [](Options& o, long long v) { o.uring = (int)v; }, nullptr},

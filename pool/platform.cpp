@@ -93,6 +93,14 @@ void advise_huge_pages(void* p, size_t size) {
   madvise(p, size, MADV_HUGEPAGE);
 }
 
+bool collapse_huge_pages(void* p, size_t size) {
+  KeepErrno keep;
+#ifndef MADV_COLLAPSE
+  constexpr int MADV_COLLAPSE = 25;
+#endif
+  return madvise(p, size, MADV_COLLAPSE) == 0;
+}
+
 bool populate(void* p, size_t size) {
   KeepErrno keep;
 #ifndef MADV_POPULATE_WRITE

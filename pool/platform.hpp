@@ -113,6 +113,10 @@ bool populate(void* p, size_t size);
 // Ask for transparent huge pages over [p, p + size) (MADV_HUGEPAGE): one
 // fault per 2 MiB where the kernel has them. Ignored where it has none.
 void advise_huge_pages(void* p, size_t size);
+// Back [p, p + size), 2 MiB aligned, with transparent huge pages now
+// (MADV_COLLAPSE, Linux 6.1): the kernel copies the pages into huge ones.
+// False where it cannot (an older kernel, no huge page free, THP off).
+bool collapse_huge_pages(void* p, size_t size);
 // Replace the mapping at p with a private copy of its contents; p or nullptr.
 void* map_private_copy(void* p, size_t size);
 

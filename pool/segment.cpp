@@ -121,6 +121,7 @@ bool segment_purge(Segment* s) {
   for (unsigned first = d.next(0, true); first < k_units; first = d.next(first, true)) {
     unsigned n = d.next(first, false) - first;
     platform::decommit(reinterpret_cast<char*>(s) + (size_t)first * k_unit, (size_t)n * k_unit);
+    for (unsigned h = first / (k_units / 2); h <= (first + n - 1) / (k_units / 2); h++) s->collapsed &= (uint8_t)~(1u << h);
     d.remove(first, n);
     s->dirty_units.remove(first, n);
     g_dirty_bytes -= (size_t)n * k_unit;
@@ -143,6 +144,34 @@ void purge_to(size_t target) {
 }
 
 }  // namespace
+
+unsigned segments_collapse_dense(unsigned budget) {
+  if (!options().thp) return 0;
+  constexpr unsigned k_half = k_units / 2;
+  char* todo[16];
+  unsigned n = 0;
+  if (budget > 16) budget = 16;
+  {
+    LockGuard g(g_lock);
+    for (Segment* s = g_segments; s != nullptr && n < budget; s = s->next) {
+      for (unsigned h = 0; h < 2 && n < budget; h++) {
+        if (s->collapsed & (1u << h)) continue;
+        unsigned first = h * k_half;
+        // Three quarters in use and the rest dirty: the half is resident
+        // already, so the huge page costs (almost) no memory.
+        unsigned free = s->free_units.count_in(first, k_half);
+        if (free > k_half / 4 || (s->free_units & s->dirty_units).count_in(first, k_half) != free) continue;
+        s->collapsed |= (uint8_t)(1u << h);
+        todo[n++] = reinterpret_cast<char*>(s) + (size_t)first * k_unit;
+      }
+    }
+  }
+  // Outside the lock: a collapse copies 2 MiB. A segment released meanwhile
+  // makes the call fail, which is harmless.
+  unsigned done = 0;
+  for (unsigned i = 0; i < n; i++) done += platform::collapse_huge_pages(todo[i], k_half * k_unit);
+  return done;
+}
 
 void purge_check_locked(uint64_t now) {
   if (g_dirty_bytes > purge_now_limit()) purge_to(retain_limit());

@@ -30,6 +30,13 @@ void segment_page_free(Page* pg);
 // The same for a list of them (linked through next), under one lock.
 void segment_pages_free(Page* list);
 
+// Before a fork: back up to `budget` dense halves of segments (2 MiB, none
+// of their units purged or never touched) with huge pages, so that fork
+// copies one page-table entry for each instead of 512, and a child's exit
+// drops as few. Each half is tried once until a purge splits it again.
+// Returns how many the kernel backed.
+unsigned segments_collapse_dense(unsigned budget);
+
 // Large blocks: 32 KiB < size <= k_large_max, alignment <= 2 MiB.
 void* large_alloc(size_t size, size_t align, bool zero);
 void large_free(Page* pg);

@@ -213,6 +213,7 @@ struct Segment {
   Segment* next;        // the segment list, under g_lock
   Segment* prev;
   uint32_t used_units;
+  uint8_t collapsed;    // bit h: half h was backed with a huge page (segment_collapse_dense)
 };
 constexpr unsigned k_header_units = (unsigned)((sizeof(Segment) + k_unit - 1) / k_unit);
 static_assert(k_header_units == 4, "the header takes four units");
