@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "backend.hpp"
+#include "errors.hpp"
 #include "options.hpp"
 #include "pool.hpp"
 
@@ -200,8 +201,8 @@ Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) 
   unsigned first = 0;
   for (int pass = 0; pass < 2 && s == nullptr; pass++) {
     for (s = g_segments; s != nullptr; s = s->next) {
+      if (k_units - k_header_units - s->used_units < n) continue;
       UnitSet m = pass == 0 ? s->free_units & s->dirty_units : s->free_units;
-      if (m.count() < n) continue;
       first = m.find_run(n, align_units);
       if (first) break;
     }
@@ -223,6 +224,7 @@ Page* span_alloc(unsigned n, unsigned align_units, PageKind kind, bool* zeroed) 
   s->dirty_units.remove(first, n);
   s->free_units.remove(first, n);
   s->used_units += n;
+  RINGPOOL_DEBUG_ASSERT(s->free_units.count() == k_units - k_header_units - s->used_units);
   g_in_use_bytes += (size_t)n * k_unit;
   Page* pg = &s->pages[first];
   for (unsigned i = 0; i < n; i++) s->units[first + i].page = pg;  // heap: nullptr while free
