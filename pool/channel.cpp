@@ -106,7 +106,10 @@ void* publish(const char* kind, size_t size, const void* copy, size_t copy_bytes
 }
 
 void forked() {
-  g_swept = true;  // a fork child leaves the sweep to processes that start
+  // A fork child sweeps as a process that starts does: children that exit
+  // without exec would otherwise leave a file each, faster than starts
+  // remove them.
+  g_swept = false;
 }
 
 }  // namespace ringpool::pool::channel

@@ -13,8 +13,8 @@
 //   file      DIR/PID.KIND (KIND: stats, profile), mode 0600, created with
 //             O_EXCL|O_NOFOLLOW, mapped shared, and closed at once.
 //   stale     a file whose process is gone: the next process that publishes
-//             (one bounded pass over the directory) or the next `ringpool`
-//             command removes it. A process does not remove its own at
+//             (started or forked; one bounded pass over the directory) or
+//             the next `ringpool` command removes it. A process does not remove its own at
 //             exit: a program may have put itself under a seccomp filter by
 //             then, and a system call it did not allow would kill it.
 //

@@ -76,6 +76,14 @@ wait "$pid" 2>/dev/null
 env LD_PRELOAD=$lib true
 check "after kill -9, the next process under the library removed the channel" '[ ! -e "$dir/$pid.stats" ]'
 
+# Fork children that exit without exec leave no trail of files: each
+# sweeps as a process that starts does.
+fdir=$tmp/forks
+mkdir -p "$fdir"
+RINGPOOL_CHANNEL_DIR=$fdir LD_PRELOAD=$lib sh -c 'i=0; while [ $i -lt 100 ]; do (exit 0); i=$((i + 1)); done'
+n=$(ls "$fdir/ringpool-$(id -u)" | wc -l)
+check "100 fork children that exited left at most 2 files behind ($n)" '[ "$n" -le 2 ]'
+
 # A directory that is not the user's own private one is refused: the
 # program runs as before, its statistics stay in-process, and
 # RINGPOOL_VERBOSE=1 says why. Nothing is written where the link points.
