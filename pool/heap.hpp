@@ -123,10 +123,10 @@ inline void full_push(Heap* h, Page* pg) {
   pg->next = h->full;
   if (h->full) h->full->prev = pg;
   h->full = pg;
-  // Asleep until an eighth of its blocks is freed locally. Every block is
-  // handed out (mark_full) and a page has 8 or more, so asleep > 0: it says
-  // "in the full list" by itself.
-  uint32_t n = pg->used, wake = pg->reserved / 8;
+  // Asleep until an eighth of its blocks (one at least) is freed locally.
+  // Every block is handed out (mark_full) and a page has 4 or more, so
+  // asleep > 0: it says "in the full list" by itself.
+  uint32_t n = pg->used, wake = pg->reserved / 8 > 1 ? pg->reserved / 8 : 1;
   RINGPOOL_DEBUG_ASSERT(wake >= 1 && n > wake);
   pg->asleep = (uint16_t)(n - wake);
   pg->used = wake;
