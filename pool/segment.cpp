@@ -149,28 +149,24 @@ void purge_to(size_t target) {
 unsigned segments_collapse_dense(unsigned budget) {
   if (!options().thp) return 0;
   constexpr unsigned k_half = k_units / 2;
-  char* todo[16];
-  unsigned n = 0;
-  if (budget > 16) budget = 16;
-  {
-    LockGuard g(g_lock);
-    for (Segment* s = g_segments; s != nullptr && n < budget; s = s->next) {
-      for (unsigned h = 0; h < 2 && n < budget; h++) {
-        if (s->collapsed & (1u << h)) continue;
-        unsigned first = h * k_half;
-        // Three quarters in use and the rest dirty: the half is resident
-        // already, so the huge page costs (almost) no memory.
-        unsigned free = s->free_units.count_in(first, k_half);
-        if (free > k_half / 4 || (s->free_units & s->dirty_units).count_in(first, k_half) != free) continue;
-        s->collapsed |= (uint8_t)(1u << h);
-        todo[n++] = reinterpret_cast<char*>(s) + (size_t)first * k_unit;
-      }
+  unsigned done = 0;
+  // Under the lock, though a collapse copies 2 MiB: no segment is released
+  // or purged meanwhile (a purged unit would be made resident again, and a
+  // released segment's address may be the program's by then).
+  LockGuard g(g_lock);
+  for (Segment* s = g_segments; s != nullptr && budget > 0; s = s->next) {
+    for (unsigned h = 0; h < 2 && budget > 0; h++) {
+      if (s->collapsed & (1u << h)) continue;
+      unsigned first = h * k_half;
+      // Three quarters in use and the rest dirty: the half is resident
+      // already, so the huge page costs (almost) no memory.
+      unsigned free = s->free_units.count_in(first, k_half);
+      if (free > k_half / 4 || (s->free_units & s->dirty_units).count_in(first, k_half) != free) continue;
+      s->collapsed |= (uint8_t)(1u << h);
+      budget--;
+      done += platform::collapse_huge_pages(reinterpret_cast<char*>(s) + (size_t)first * k_unit, k_half * k_unit);
     }
   }
-  // Outside the lock: a collapse copies 2 MiB. A segment released meanwhile
-  // makes the call fail, which is harmless.
-  unsigned done = 0;
-  for (unsigned i = 0; i < n; i++) done += platform::collapse_huge_pages(todo[i], k_half * k_unit);
   return done;
 }
 
