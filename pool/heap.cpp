@@ -540,12 +540,12 @@ void free_local_slow(Page* pg) {
   if (page_used(pg) == 0 && !pg->head) release_page(h, pg);
 }
 
-void free_other(Page* pg, void* p) {
+void free_other(Page* pg, void* p, uintptr_t owner) {
   switch (pg->kind) {
     case k_kind_small: {
       if (!block_start(pg, p)) report_not_a_block(true, pg, p);
       Block* b = static_cast<Block*>(p);
-      if (RINGPOOL_UNLIKELY(page_heap(pg) == &g_sample.heap)) g_profile_hooks.on_free(p);
+      if (RINGPOOL_UNLIKELY(owner == reinterpret_cast<uintptr_t>(&g_sample.heap))) g_profile_hooks.on_free(p);
       if (RINGPOOL_UNLIKELY(g_slow_mode)) return slow_mode_free(pg, b);
       uintptr_t canary = g_cookie ^ reinterpret_cast<uintptr_t>(p);
       if (b->canary == canary) report_double_free(p);

@@ -76,7 +76,7 @@ void set_foreign_hooks(const ForeignHooks& hooks);
 // ---- slow paths (heap.cpp, pool.cpp) -----------------------------------
 void* alloc_slow(size_t n, bool zero);
 void free_local_slow(Page* pg);
-void free_other(Page* pg, void* p);
+void free_other(Page* pg, void* p, uintptr_t owner);  // owner: the unit entry's heap
 void free_not_segment(void* p);
 // These never return; they are not declared [[noreturn]] so that the fast
 // path can jump to them without aligning its stack first.
@@ -206,7 +206,7 @@ inline void free(void* p) {
       free_local_slow(pg);
       return;
     }
-    free_other(pg, p);
+    free_other(pg, p, owner);
     return;
   }
   free_not_segment(p);
