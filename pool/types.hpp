@@ -205,7 +205,6 @@ struct UnitEntry {
 
 struct Segment {
   UnitEntry units[k_units];  // the free path's table
-
   Page pages[k_units];  // the header units' descriptors are unused
   UnitSet free_units;   // units not in any page
   UnitSet dirty_units;  // free units that may still be resident
@@ -213,7 +212,7 @@ struct Segment {
   Segment* next;        // the segment list, under g_lock
   Segment* prev;
   uint32_t used_units;
-  uint8_t collapsed;    // bit h: half h was backed with a huge page (segment_collapse_dense)
+  uint8_t collapsed;    // bit h: half h was backed with a huge page (segments_collapse_dense)
 };
 constexpr unsigned k_header_units = (unsigned)((sizeof(Segment) + k_unit - 1) / k_unit);
 static_assert(k_header_units == 4, "the header takes four units");
@@ -276,7 +275,9 @@ inline UnitEntry& unit_entry(const void* p) {
   Segment* s = segment_of(p);
   return s->units[unit_of(s, p)];
 }
-static_assert(sizeof(UnitEntry) == 2 * sizeof(uintptr_t), "the free path reads an entry as two words");
+static_assert(sizeof(UnitEntry) == 2 * sizeof(uintptr_t) && offsetof(UnitEntry, heap) == 0 &&
+                  offsetof(UnitEntry, page) == sizeof(uintptr_t),
+              "the free path reads an entry as two words: the owner, then the page");
 inline Page* page_of(const void* p) { return unit_entry(p).page; }
 inline Heap* page_heap(const Page* pg, std::memory_order order = std::memory_order_relaxed) {
   Segment* s = segment_of(pg);
