@@ -14,9 +14,10 @@
 //             O_EXCL|O_NOFOLLOW, mapped shared, and closed at once.
 //   stale     a file whose process is gone: the next process that publishes
 //             (started or forked; one bounded pass over the directory) or
-//             the next `ringpool` command removes it. A process does not remove its own at
-//             exit: a program may have put itself under a seccomp filter by
-//             then, and a system call it did not allow would kill it.
+//             the next `ringpool` command removes it. A process does not
+//             remove its own at exit: a program may have put itself under a
+//             seccomp filter by then, and a system call it did not allow
+//             would kill it.
 //
 // A fork child publishes files of its own; an exec'd image with the same
 // pid replaces the files of the image before it.

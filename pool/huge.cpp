@@ -214,7 +214,7 @@ void* huge_alloc(size_t size, size_t align, bool zero) {
     // 312,000 faults in 0.85 s, 6,000 in 0.15-0.45 s). The cost: a block
     // touched sparsely is resident in 2 MiB steps, as with THP "always".
     bool thp = options().thp && !guard;
-    size_t at = thp ? k_large_max : platform::k_os_page;
+    size_t at = thp ? k_thp_size : platform::k_os_page;
     if (align > at) at = align;
     base = platform::map_aligned(mapped, at);
     if (base == nullptr) {

@@ -122,7 +122,7 @@ bool segment_purge(Segment* s) {
   for (unsigned first = d.next(0, true); first < k_units; first = d.next(first, true)) {
     unsigned n = d.next(first, false) - first;
     platform::decommit(reinterpret_cast<char*>(s) + (size_t)first * k_unit, (size_t)n * k_unit);
-    for (unsigned h = first / (k_units / 2); h <= (first + n - 1) / (k_units / 2); h++) s->collapsed &= (uint8_t)~(1u << h);
+    for (unsigned h = first / k_thp_units; h <= (first + n - 1) / k_thp_units; h++) s->collapsed &= (uint8_t)~(1u << h);
     d.remove(first, n);
     s->dirty_units.remove(first, n);
     g_dirty_bytes -= (size_t)n * k_unit;
@@ -148,23 +148,22 @@ void purge_to(size_t target) {
 
 unsigned segments_collapse_dense(unsigned budget) {
   if (!options().thp) return 0;
-  constexpr unsigned k_half = k_units / 2;
   unsigned done = 0;
   // Under the lock, though a collapse copies 2 MiB: no segment is released
   // or purged meanwhile (a purged unit would be made resident again, and a
   // released segment's address may be the program's by then).
   LockGuard g(g_lock);
   for (Segment* s = g_segments; s != nullptr && budget > 0; s = s->next) {
-    for (unsigned h = 0; h < 2 && budget > 0; h++) {
+    for (unsigned h = 0; h < k_units / k_thp_units && budget > 0; h++) {
       if (s->collapsed & (1u << h)) continue;
-      unsigned first = h * k_half;
-      // Three quarters in use and the rest dirty: the half is resident
+      unsigned first = h * k_thp_units;
+      // Three quarters in use and the rest dirty: the part is resident
       // already, so the huge page costs (almost) no memory.
-      unsigned free = s->free_units.count_in(first, k_half);
-      if (free > k_half / 4 || (s->free_units & s->dirty_units).count_in(first, k_half) != free) continue;
+      unsigned free = s->free_units.count_in(first, k_thp_units);
+      if (free > k_thp_units / 4 || (s->free_units & s->dirty_units).count_in(first, k_thp_units) != free) continue;
       s->collapsed |= (uint8_t)(1u << h);
       budget--;
-      done += platform::collapse_huge_pages(reinterpret_cast<char*>(s) + (size_t)first * k_unit, k_half * k_unit);
+      done += platform::collapse_huge_pages(reinterpret_cast<char*>(s) + (size_t)first * k_unit, k_thp_size);
     }
   }
   return done;
@@ -234,9 +233,9 @@ void span_free(Page* pg) {
   Segment* s = segment_of(pg);
   unsigned first = (unsigned)(pg - s->pages);
   unsigned n = pg->span;
+  page_set_heap(pg, nullptr);
   for (unsigned i = 0; i < n; i++) {
     s->units[first + i].page = &pg[i];
-    s->units[first + i].heap.store(nullptr, std::memory_order_relaxed);
     pg[i].kind = k_kind_free;
   }
   pg->head = 0;

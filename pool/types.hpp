@@ -39,6 +39,8 @@ constexpr size_t k_chunk = size_t{1} << k_chunk_shift;  // 4 MiB
 constexpr size_t k_segment = k_chunk;
 constexpr unsigned k_units = k_segment / k_unit;        // 256
 constexpr size_t k_large_max = 2 * 1024 * 1024;         // above: huge
+constexpr size_t k_thp_size = 2 * 1024 * 1024;          // a transparent huge page (x86-64)
+constexpr unsigned k_thp_units = k_thp_size / k_unit;   // 128: half a segment
 constexpr unsigned k_address_bits = 47;                 // x86-64 user space
 constexpr uint8_t k_chunk_segment = 0xff;
 
@@ -212,10 +214,11 @@ struct Segment {
   Segment* next;        // the segment list, under g_lock
   Segment* prev;
   uint32_t used_units;
-  uint8_t collapsed;    // bit h: half h was backed with a huge page (segments_collapse_dense)
+  uint8_t collapsed;    // bit h: units [h * k_thp_units, +k_thp_units) were put on a huge page
 };
 constexpr unsigned k_header_units = (unsigned)((sizeof(Segment) + k_unit - 1) / k_unit);
 static_assert(k_header_units == 4, "the header takes four units");
+static_assert(k_units / k_thp_units <= 8, "Segment::collapsed has a bit per huge page");
 
 // A chain of blocks one thread freed into another thread's page, not yet
 // pushed (heap.cpp: the remote-free cache). The links are list_enc'd, as
