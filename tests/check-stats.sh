@@ -161,6 +161,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
   setpriv --reuid=65533 --regid=65533 --clear-groups "$cli" stat "$opid" > /dev/null 2> "$tmp/err"
   rc=$?
   kill "$opid" 2>/dev/null
+  # Gone before the next test opens the fifo: a writer that closes it late
+  # would end that test's read with EOF before its target is ready.
+  wait "$opid" 2>/dev/null
   check "another user's process gets 'permission denied'" '[ $rc -ne 0 ] && grep -q "permission denied" "$tmp/err"'
 else
   skip "another user's process" "needs root and setpriv"
